@@ -1,0 +1,247 @@
+"""The Python API: ``upscale``, ``load_model``, ``list_models``.
+
+``upscale`` wires the pieces in one direction: open and check the input, check the output, build
+the model, then ``tiling.run_tiled`` from the reader to the writer. Arrays and files go through the
+same tiled pipeline, so an array result equals what the file path would write.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satsr.errors import OptionError, SatsrError
+from satsr.masking import to_dtype
+from satsr.tiling import ArraySink, ArraySource, TileStats, run_tiled
+
+
+def list_models(kind: str | None = None) -> list[str]:
+    """Names of the registered model families (``kind``: "sisr", "misr", "guided" or all)."""
+    from satsr.models import registry
+
+    return [s.name for s in registry.list_specs(kind)]
+
+
+def load_model(name: str, scale: int, **kwargs: Any) -> Any:
+    """Build a model by name (``satsr.models.registry.create``): shipped weights unless told otherwise."""
+    from satsr.models import registry
+
+    return registry.create(name, scale, **kwargs)
+
+
+def _check_tiling(tile: int | None, overlap: int) -> None:
+    if tile is not None and tile < 1:
+        raise OptionError(f"--tile must be a positive number of pixels, got {tile}")
+    if overlap < 0:
+        raise OptionError(f"--overlap must be 0 or more pixels, got {overlap}")
+    if tile is not None and overlap >= tile:
+        raise OptionError(f"--overlap ({overlap}) must be smaller than --tile ({tile})")
+
+
+def _build_upscaler(model: str | Any, scale: int, count: int, device: str,
+                    weights: str | os.PathLike[str] | None, where: str) -> Any:
+    """Create the model (or take a ready ``Upscaler``) and check it fits the data."""
+    if not isinstance(model, str):
+        upscaler = model
+    else:
+        from satsr.models import registry
+
+        try:
+            spec = registry.get_spec(model)
+            if spec.kind != "sisr":
+                raise OptionError(
+                    f"model {model!r} is a {spec.kind} model; `upscale` runs single-image models "
+                    "(see `satsr models`)"
+                )
+            if spec.neural and str(device).startswith("cuda"):
+                import torch
+
+                if not torch.cuda.is_available():
+                    raise OptionError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+            upscaler = registry.create(model, scale, bands=count, weights=weights, device=device)
+        except SatsrError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+    if int(getattr(upscaler, "scale", scale)) != scale:
+        raise OptionError(f"{where}: the model upscales by {upscaler.scale}, not {scale}")
+    allowed = getattr(upscaler, "bands", None)
+    if allowed is not None and count not in allowed:
+        raise OptionError(
+            f"{where}: {getattr(upscaler, 'name', 'the model')} takes "
+            f"{', '.join(map(str, allowed))} band(s), the input has {count}; choose bands with --bands"
+        )
+    return upscaler
+
+
+def upscale(
+    path_or_array: str | os.PathLike[str] | np.ndarray,
+    scale: int = 4,
+    model: str | Any = "bicubic",
+    out: str | os.PathLike[str] | None = None,
+    tile: int | None = 512,
+    overlap: int = 32,
+    bands: Sequence[int] | None = None,
+    overwrite: bool = False,
+    cog: bool = False,
+    quiet: bool = True,
+    device: str = "cpu",
+    weights: str | os.PathLike[str] | None = None,
+    nodata: float | None = None,
+    compress: str = "deflate",
+    consistency: bool = False,
+    degradation: str | None = None,
+    uncertainty: str | os.PathLike[str] | None = None,
+    hallucination: str | os.PathLike[str] | None = None,
+) -> np.ndarray | Path:
+    """Super-resolve an image by ``scale`` with ``model`` (a registry name or an ``Upscaler``).
+
+    * array ``(C, H, W)`` or ``(H, W)`` -> array of the same rank and dtype (integers rounded and
+      clipped; ``nodata`` and NaN pixels stay nodata/NaN);
+    * path with ``out`` -> writes a tiled GeoTIFF (COG with ``cog=True``) atomically, returns ``out``;
+    * path without ``out`` -> the upscaled array in the file's dtype.
+
+    ``bands`` are 1-based band numbers. ``tile=None`` processes the image in one piece.
+
+    Trust options (``satsr.trust``): ``consistency`` projects every tile's output so that degrading
+    it (``degradation``: "bicubic", "wald", or None/"auto" for the model card's) gives back the
+    input on valid pixels; ``uncertainty`` / ``hallucination`` (paths, with ``out`` only) write
+    float32 GeoTIFFs on the output's grid: the per-pixel spread of the 8 flipped/rotated
+    predictions (data units) and the share of local detail the LR cannot support (0..1).
+    """
+    _check_tiling(tile, overlap)
+    maps = {"uncertainty": uncertainty, "hallucination": hallucination}
+    wanted = {k: Path(v) for k, v in maps.items() if v is not None}
+    if wanted and (isinstance(path_or_array, np.ndarray) or out is None):
+        raise OptionError(
+            f"--{next(iter(wanted))} writes a GeoTIFF beside the output; give an output file too "
+            "(for arrays use satsr.trust.trust_upscale)"
+        )
+    if isinstance(path_or_array, np.ndarray):
+        return _upscale_array(path_or_array, scale, model, tile, overlap, bands, quiet, device, weights,
+                              nodata, consistency, degradation)
+    from satsr.io.raster import RasterReader, RasterWriter, check_output, output_profile
+
+    src = Path(path_or_array)
+    with RasterReader(src, bands=bands) as reader:
+        if out is not None:
+            out_path = check_output(out, overwrite)
+            if out_path.exists() and out_path.resolve() == src.resolve():
+                from satsr.errors import OutputError
+
+                raise OutputError(f"{out_path}: is the input file; write the output to another path")
+            _check_map_paths(wanted, src, out_path, overwrite)
+        upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src))
+        label = f"{getattr(upscaler, 'name', 'model')} x{scale}"
+        upscaler = _with_trust(upscaler, reader.info.dtype, consistency, degradation,
+                               "uncertainty" in wanted, "hallucination" in wanted)
+        if out is None:
+            sink = ArraySink(reader.count, reader.height * scale, reader.width * scale)
+            run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
+            return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
+        profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
+        import contextlib
+
+        import rasterio
+
+        # A small GDAL block cache: rows are written in whole blocks, nothing needs caching.
+        with rasterio.Env(GDAL_CACHEMAX=64), contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(RasterWriter(out, profile, overwrite=overwrite))]
+            for kind, path in wanted.items():
+                mprof = _map_profile(reader.info, scale, reader.bands, kind, cog, compress,
+                                     getattr(upscaler, "deg", None))
+                writers.append(stack.enter_context(RasterWriter(path, mprof, overwrite=overwrite)))
+            if len(writers) == 1:
+                run_tiled(reader, upscaler, writers[0], tile=tile, overlap=overlap, quiet=quiet, label=label)
+            else:
+                from satsr.trust.maps import SplitSink
+
+                run_tiled(reader, upscaler, SplitSink(writers, reader.count), tile=tile, overlap=overlap,
+                          quiet=quiet, label=label)
+    return Path(out)
+
+
+def _with_trust(upscaler: Any, dtype: str | np.dtype, consistency: bool, degradation: str | None,
+                uncertainty: bool, hallucination: bool) -> Any:
+    """Wrap ``upscaler`` in a ``TrustUpscaler`` when any trust option is on (else return it as is)."""
+    if not (consistency or uncertainty or hallucination):
+        if degradation not in (None, "auto"):
+            raise OptionError("--degradation only matters with --consistency or --hallucination")
+        return upscaler
+    from satsr.trust.maps import TrustOptions, TrustUpscaler, default_floor
+
+    dt = np.dtype(dtype)
+    bounds = (float(np.iinfo(dt).min), float(np.iinfo(dt).max)) if np.issubdtype(dt, np.integer) else None
+    vs = float(getattr(upscaler, "value_scale", 1.0) or 1.0)
+    options = TrustOptions(consistency=consistency, uncertainty=uncertainty, hallucination=hallucination,
+                           degradation=degradation, bounds=bounds, floor=default_floor(dt, vs))
+    return TrustUpscaler(upscaler, options)
+
+
+def _check_map_paths(wanted: dict[str, Path], src: Path, out: Path, overwrite: bool) -> None:
+    """Each trust map needs its own writable path, distinct from the input, output and each other."""
+    from satsr.errors import OutputError
+    from satsr.io.raster import check_output
+
+    seen = {src.resolve(): "the input file", out.resolve(): "the output file"}
+    for kind, path in wanted.items():
+        check_output(path, overwrite)
+        key = path.resolve()
+        if key in seen:
+            raise OutputError(f"{path}: --{kind} would overwrite {seen[key]}; give it its own file name")
+        seen[key] = f"the {kind} map"
+
+
+MAP_DESCRIPTIONS = {
+    "uncertainty": "std of the 8 flipped/rotated predictions, data units",
+    "hallucination": "share of local detail the LR cannot support, 0..1",
+}
+
+
+def _map_profile(info: Any, scale: int, bands: Sequence[int], kind: str, cog: bool, compress: str,
+                 deg: Any) -> Any:
+    """float32 profile on the output's grid for a trust map (NaN = nodata, one band per band)."""
+    from rasterio.enums import ColorInterp
+
+    from satsr.io.raster import output_profile
+
+    prof = output_profile(info, scale, bands, cog=cog, compress=compress, dtype="float32")
+    prof.creation["nodata"] = float("nan")
+    names = [d or f"band {b}" for d, b in zip(prof.descriptions or [None] * len(bands), bands, strict=True)]
+    prof.descriptions = tuple(f"{kind} of {n}" for n in names)
+    prof.colorinterp = tuple(ColorInterp.undefined for _ in bands) if len(bands) > 1 else (ColorInterp.gray,)
+    prof.band_tags = ()
+    prof.scales, prof.offsets, prof.units = (), (), ()
+    prof.tags = {**prof.tags, "SATSR_MAP": kind, "SATSR_MAP_MEANING": MAP_DESCRIPTIONS[kind]}
+    if deg is not None:
+        prof.tags["SATSR_DEGRADATION"] = deg.describe()
+    return prof
+
+
+def _upscale_array(array: np.ndarray, scale: int, model: str | Any, tile: int | None, overlap: int,
+                   bands: Sequence[int] | None, quiet: bool, device: str,
+                   weights: str | os.PathLike[str] | None, nodata: float | None,
+                   consistency: bool = False, degradation: str | None = None) -> np.ndarray:
+    squeeze = array.ndim == 2
+    data = array[None] if squeeze else array
+    if data.ndim != 3:
+        raise OptionError(f"expected an array of shape (bands, h, w) or (h, w), got {array.shape}")
+    if np.dtype(data.dtype).kind not in "uif":
+        raise OptionError(f"array dtype {data.dtype} is not supported; give integers or floats")
+    if bands is not None:
+        bad = [b for b in bands if not 1 <= int(b) <= data.shape[0]]
+        if bad:
+            raise OptionError(f"band {bad[0]} is out of range; the array has {data.shape[0]} bands")
+        data = data[[int(b) - 1 for b in bands]]
+    upscaler = _build_upscaler(model, scale, data.shape[0], device, weights, "array")
+    upscaler = _with_trust(upscaler, data.dtype, consistency, degradation, False, False)
+    source = ArraySource(data, nodata)
+    sink = ArraySink(data.shape[0], data.shape[1] * scale, data.shape[2] * scale)
+    run_tiled(source, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet)
+    result = to_dtype(sink.values, data.dtype, nodata)
+    return result[0] if squeeze else result
+
+
+__all__ = ["TileStats", "list_models", "load_model", "upscale"]

@@ -1,0 +1,188 @@
+"""``satsr upscale``, ``satsr models`` and ``satsr info``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from satsr.cli import app
+from satsr.errors import OptionError
+
+
+def parse_bands(text: str | None) -> list[int] | None:
+    """``"1,2,3"`` -> ``[1, 2, 3]`` (1-based band numbers); None stays None."""
+    if text is None:
+        return None
+    try:
+        bands = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        bands = []
+    if not bands:
+        raise OptionError(f"--bands {text!r}: give 1-based band numbers separated by commas, e.g. 1,2,3")
+    return bands
+
+
+@app.command("upscale")
+def upscale_cmd(
+    input: Annotated[Path, typer.Argument(help="Input raster (GeoTIFF, COG, JP2, PNG, ...).")],
+    output: Annotated[Path, typer.Argument(help="Output GeoTIFF (its directory must exist).")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Integer upscaling factor.")] = 4,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `satsr models`).")] = "bicubic",
+    tile: Annotated[int, typer.Option(help="Tile size in input pixels.")] = 512,
+    overlap: Annotated[int, typer.Option(help="Overlap between tiles in input pixels.")] = 32,
+    bands: Annotated[str | None, typer.Option(help="1-based bands to process, e.g. 1,2,3.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    cog: Annotated[bool, typer.Option("--cog", help="Write a Cloud Optimized GeoTIFF.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+    weights: Annotated[Path | None, typer.Option(help="Weights .safetensors (card .json beside it).")] = None,
+    compress: Annotated[str, typer.Option(help="deflate, zstd, lzw or none.")] = "deflate",
+    consistency: Annotated[bool, typer.Option(
+        "--consistency", help="Make the output agree with the input: degrading it gives the input back.")] = False,
+    degradation: Annotated[str, typer.Option(
+        help="How LR relates to HR for --consistency/--hallucination: auto (model card), bicubic, wald.")]
+    = "auto",
+    uncertainty: Annotated[Path | None, typer.Option(
+        help="Also write a float32 GeoTIFF of per-pixel uncertainty (spread of 8 flipped/rotated runs).")]
+    = None,
+    hallucination: Annotated[Path | None, typer.Option(
+        help="Also write a float32 GeoTIFF (0..1) of the share of detail the input cannot support.")] = None,
+) -> None:
+    """Super-resolve a raster; the output keeps CRS, dtype, nodata and metadata (transform scaled).
+
+    Trust maps are written on the output's grid; see "Reading the trust maps" in the README.
+    """
+    from satsr.api import upscale
+
+    t0 = time.perf_counter()
+    out = upscale(input, scale=scale, model=model, out=output, tile=tile, overlap=overlap,
+                  bands=parse_bands(bands), overwrite=overwrite, cog=cog, quiet=quiet, device=device,
+                  weights=weights, compress=compress, consistency=consistency, degradation=degradation,
+                  uncertainty=uncertainty, hallucination=hallucination)
+    extra = " LR-consistent" if consistency else ""
+    typer.echo(f"wrote {out} ({model} x{scale}{extra}, {time.perf_counter() - t0:.1f} s)")
+    for kind, path in (("uncertainty", uncertainty), ("hallucination", hallucination)):
+        if path is not None:
+            typer.echo(f"wrote {path} ({kind} map)")
+
+
+def _shipped_scales() -> dict[str, list[str]]:
+    """Registry name -> ["x2", "x4", ...] for which weights are shipped."""
+    from satsr.models import registry
+
+    shipped: dict[str, list[str]] = {}
+    for card in registry.list_cards():
+        name, _, tag = card.id.rpartition("_")
+        shipped.setdefault(name or card.model, []).append(tag)
+    return {k: sorted(v, key=lambda t: (len(t), t)) for k, v in shipped.items()}
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered models, their scales and the weights shipped with satsr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from satsr.models import registry
+
+    shipped = _shipped_scales()
+    table = Table(title="satsr models", show_lines=False)
+    for col in ("name", "kind", "scales", "type", "shipped weights", "description"):
+        table.add_column(col, overflow="fold")
+    for spec in registry.list_specs():
+        scales = spec.scales
+        if len(scales) > 3 and list(scales) == list(range(scales[0], scales[-1] + 1)):
+            scale_text = f"{scales[0]}-{scales[-1]}"
+        else:
+            scale_text = ",".join(str(s) for s in scales)
+        table.add_row(spec.name, spec.kind, scale_text, "neural" if spec.neural else "classical",
+                      ",".join(shipped.get(spec.name, [])) or "-", spec.description)
+    Console().print(table)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@app.command("info")
+def info_cmd(
+    file: Annotated[Path, typer.Argument(help="Raster to describe.")],
+    stats: Annotated[bool, typer.Option("--stats", help="Per-band min, max, mean, valid %.")] = False,
+) -> None:
+    """Describe a raster: size, bands, dtype, CRS, transform, resolution, nodata, band names."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from satsr.io.raster import RasterReader
+
+    console = Console()
+    with RasterReader(file) as reader:
+        info = reader.info
+        t = info.transform
+        crs = info.crs.to_string() if info.crs else "none (not georeferenced)"
+        rx, ry = info.resolution
+        lines = [
+            ("file", str(info.path)),
+            ("driver", info.driver),
+            ("size", f"{info.width} x {info.height} px, {info.count} band{'s' if info.count > 1 else ''}"),
+            ("dtype", info.dtype),
+            ("crs", crs),
+            ("transform", f"({_fmt(t.a)}, {_fmt(t.b)}, {_fmt(t.c)}, {_fmt(t.d)}, {_fmt(t.e)}, {_fmt(t.f)})"),
+            ("resolution", f"{_fmt(rx)} x {_fmt(ry)}" + (" (CRS units)" if info.crs else " (pixels)")),
+            ("nodata", "none" if info.nodata is None else _fmt(info.nodata)),
+            ("blocks", f"{info.block_shape[1]} x {info.block_shape[0]}"),
+            ("compression", info.compression or "none"),
+        ]
+        if info.gcps[0]:
+            lines.append(("gcps", f"{len(info.gcps[0])} ground control points"))
+        for key, value in lines:
+            console.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)
+        table = Table(show_header=True)
+        for col in ("band", "description", "colour"):
+            table.add_column(col)
+        if stats:
+            for col in ("min", "max", "mean", "valid %"):
+                table.add_column(col, justify="right")
+            band_stats = _band_stats(reader)
+        for b in range(info.count):
+            row = [str(b + 1), info.descriptions[b] or "-", info.colorinterp[b].name]
+            if stats:
+                row += band_stats[b]
+            table.add_row(*row)
+        console.print(table)
+
+
+def _band_stats(reader: object) -> list[list[str]]:
+    """Per-band min, max, mean and valid share over valid pixels, read in strips."""
+    import numpy as np
+
+    from satsr.io.raster import RasterReader, iter_strips
+    from satsr.masking import valid_mask
+
+    assert isinstance(reader, RasterReader)
+    n = reader.count
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    total = np.zeros(n)
+    count = np.zeros(n)
+    for strip in iter_strips(reader):
+        valid = valid_mask(strip, reader.nodatavals)
+        for b in range(n):
+            v = strip[b][valid[b]].astype(np.float64)
+            if v.size:
+                lo[b] = min(lo[b], v.min())
+                hi[b] = max(hi[b], v.max())
+                total[b] += v.sum()
+                count[b] += v.size
+    pixels = reader.width * reader.height
+    rows = []
+    for b in range(n):
+        if count[b]:
+            share = f"{100 * count[b] / pixels:.1f}"
+            rows.append([_fmt(lo[b]), _fmt(hi[b]), _fmt(total[b] / count[b]), share])
+        else:
+            rows.append(["-", "-", "-", "0.0"])
+    return rows

@@ -1,0 +1,250 @@
+"""The benchmark harness: PROBA-V challenge scoring of fusers, and SISR PSNR/SSIM on HR folders.
+
+``evaluate_probav`` fuses every scored PROBA-V scene (those with ``HR.png``) under a folder and
+reports each scene's cPSNR and challenge score (``norm / cPSNR``, lower is better, 1.0 = the official
+baseline) and their mean, exactly as the challenge did.
+
+``evaluate_sisr`` follows the SR literature: each HR image is cropped to a multiple of the scale,
+degraded with MATLAB's anti-aliased bicubic (``satsr.degrade.downsample_bicubic``; 8-bit results
+rounded to integers as saved LR PNGs are), super-resolved, clipped to 0..255 and rounded for 8-bit
+images, and compared with the HR image with ``scale`` px of border excluded: PSNR (per channel, then
+averaged over channels, then over images) and SSIM (same averaging). Bicubic always runs in the same
+call, so every model is compared with it on identical data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satsr.errors import InputError, OptionError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+Progress = Callable[[str], None] | None
+
+
+# ----------------------------------------------------------------------------- PROBA-V
+
+
+@dataclass
+class SceneResult:
+    """One PROBA-V scene's result; ``score`` is None when ``norm.csv`` has no entry for it."""
+
+    name: str
+    band: str | None
+    cpsnr: float
+    score: float | None
+    norm: float | None = None
+    cssim: float | None = None
+    path: str = ""
+
+
+@dataclass
+class ProbavReport:
+    """All scenes' results and the challenge score (mean of the scene scores)."""
+
+    method: str
+    score: float | None
+    scenes: list[SceneResult] = field(default_factory=list)
+    norm_file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        scenes = []
+        for s in self.scenes:
+            row: dict[str, Any] = {"name": s.name, "band": s.band, "cpsnr": s.cpsnr, "score": s.score}
+            if s.cssim is not None:
+                row["cssim"] = s.cssim
+            scenes.append(row)
+        return {"method": self.method, "score": self.score, "scenes": scenes}
+
+
+def evaluate_probav(root: str | os.PathLike[str], method: str | Any = "baseline", cssim: bool = False,
+                    limit: int | None = None, norm_file: str | os.PathLike[str] | None = None,
+                    progress: Progress = None, **options: Any) -> ProbavReport:
+    """Fuse and score every PROBA-V scene with ground truth under ``root`` (recursive).
+
+    ``method`` is a registry name of a multi-image model or a ready ``Fuser``; ``options`` go to
+    its constructor. The norm file defaults to the nearest ``norm.csv`` at or above ``root``.
+    """
+    from satsr import metrics
+    from satsr.data.probav import HR_SCALE, find_imgsets, find_norm, read_imgset, read_norm
+    from satsr.fusion import build_fuser, run_fuser
+
+    paths = find_imgsets(root, with_hr=True)
+    if not paths:
+        raise InputError(f"{root}: no PROBA-V scene with HR.png found (test and LR-only scenes cannot be scored)")
+    if limit is not None:
+        paths = paths[:limit]
+    norm_path = Path(norm_file) if norm_file else find_norm(root)
+    norm = read_norm(norm_path) if norm_path else {}
+    fuser = build_fuser(method, HR_SCALE, **options)
+    name = method if isinstance(method, str) else getattr(fuser, "name", type(fuser).__name__)
+    results = []
+    for p in paths:
+        scene = read_imgset(p)
+        assert scene.hr is not None and scene.sm is not None
+        sr = run_fuser(fuser, scene.frames, scene.qm)[0]
+        c = float(metrics.cpsnr(sr, scene.hr, scene.sm))
+        n = norm.get(scene.name)
+        cs = float(metrics.cssim(sr, scene.hr, scene.sm)) if cssim else None
+        results.append(SceneResult(name=scene.name, band=scene.band, cpsnr=c,
+                                   score=metrics.probav_score(c, n) if n else None, norm=n, cssim=cs, path=str(p)))
+        if progress:
+            progress(f"{scene.name}: cPSNR {c:.3f} dB")
+    scored = [r.score for r in results if r.score is not None]
+    mean = float(np.mean(scored)) if scored else None
+    return ProbavReport(method=name, score=mean, scenes=results, norm_file=str(norm_path) if norm_path else None)
+
+
+# ----------------------------------------------------------------------------- SISR
+
+
+@dataclass
+class SisrRow:
+    model: str
+    psnr: float
+    ssim: float
+    seconds: float = 0.0
+
+
+@dataclass
+class SisrReport:
+    scale: int
+    images: int
+    rows: list[SisrRow]
+    hr_dir: str = ""
+    per_image: dict[str, list[float]] = field(default_factory=dict)  # "model#row" -> PSNR per image
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scale": self.scale, "images": self.images,
+                "rows": [{"model": r.model, "psnr": r.psnr, "ssim": r.ssim} for r in self.rows]}
+
+
+def list_images(folder: str | os.PathLike[str], limit: int | None = None) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted by path; the first ``limit`` when given."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"{d}: no such folder; give a folder of HR images (searched recursively)")
+    files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"{d}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    if limit is not None:
+        if limit < 1:
+            raise OptionError(f"--limit must be at least 1, got {limit}")
+        files = files[:limit]
+    return files
+
+
+def read_any_image(path: Path) -> np.ndarray:
+    """float32 ``(C, H, W)`` in file units: PNG/JPEG through Pillow, TIFF/GeoTIFF through rasterio."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        from satsr.io.raster import RasterReader
+
+        with RasterReader(path) as r:
+            return r.read().astype(np.float32)
+    from satsr.io.image import read_image
+
+    return read_image(path)
+
+
+def is_8bit(path: Path, image: np.ndarray) -> bool:
+    """8-bit data: the file stores bytes (PNG/JPEG from Pillow, or a uint8 raster)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        from satsr.io.raster import inspect
+
+        return inspect(path).dtype == "uint8"
+    if float(image.max(initial=0)) > 255:
+        return False
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+
+
+def degrade_for_eval(hr: np.ndarray, scale: int, eight_bit: bool) -> tuple[np.ndarray, np.ndarray]:
+    """HR cropped to a multiple of ``scale`` and its bicubic LR (rounded/clipped for 8-bit data)."""
+    from satsr.degrade import crop_to_multiple, downsample_bicubic
+
+    hr_c = np.asarray(crop_to_multiple(hr, scale), np.float32)
+    lr = np.asarray(downsample_bicubic(hr_c, scale), np.float32)
+    if eight_bit:
+        lr = np.clip(np.round(lr), 0, 255)
+    return hr_c, lr
+
+
+def super_resolve(upscaler: Any, lr: np.ndarray, eight_bit: bool) -> np.ndarray:
+    """Run an ``Upscaler`` in its units (divide by ``value_scale``, multiply back); 8-bit: clip + round."""
+    vs = float(getattr(upscaler, "value_scale", 1.0) or 1.0)
+    out = upscaler(lr / vs)
+    arr = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
+    arr = arr.astype(np.float64) * vs
+    if eight_bit:
+        arr = np.clip(np.round(arr), 0, 255)
+    return arr
+
+
+def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequence[str | Any] = (),
+                  limit: int | None = None, device: str = "cpu", progress: Progress = None) -> SisrReport:
+    """PSNR/SSIM of each model on the HR images under ``hr_dir`` (see the module docstring).
+
+    ``models`` are registry names of single-image models (or ready ``Upscaler`` objects); the
+    first row is always bicubic, evaluated in the same run on the same data. Data range: 255 for
+    8-bit images, else each HR image's maximum (its peak).
+    """
+    import time
+
+    from satsr import metrics
+    from satsr.models import registry
+
+    # bicubic first, always; then every requested model as given (``--model bicubic`` gives a second,
+    # identical row: a check that the harness treats models and the reference alike)
+    names: list[str | Any] = ["bicubic", *models]
+    ups: list[tuple[str, Any]] = []
+    for m in names:
+        if isinstance(m, str):
+            spec = registry.get_spec(m)
+            if spec.kind != "sisr":
+                raise OptionError(f"model {m!r} is a {spec.kind} model; `evaluate sisr` runs single-image models")
+            kwargs = {"device": device} if spec.neural else {}
+            ups.append((m, registry.create(m, scale, **kwargs)))
+        else:
+            ups.append((getattr(m, "name", type(m).__name__), m))
+    keys = [f"{n}#{i}" for i, (n, _) in enumerate(ups)]
+    files = list_images(hr_dir, limit)
+    psnrs: dict[str, list[float]] = {k: [] for k in keys}
+    ssims: dict[str, list[float]] = {k: [] for k in keys}
+    secs: dict[str, float] = {k: 0.0 for k in keys}
+    for k, f in enumerate(files):
+        img = read_any_image(f)
+        eight = is_8bit(f, img)
+        hr, lr = degrade_for_eval(img, scale, eight)
+        if min(lr.shape[-2:]) < 2:
+            raise InputError(f"{f}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale}")
+        peak = 255.0 if eight else float(hr.max())
+        for key, (_, up) in zip(keys, ups, strict=True):
+            t0 = time.perf_counter()
+            sr = super_resolve(up, lr, eight)
+            secs[key] += time.perf_counter() - t0
+            psnrs[key].append(float(metrics.psnr(sr, hr, data_range=peak, border=scale)))
+            ssims[key].append(float(metrics.ssim(sr, hr, data_range=peak, border=scale)))
+        if progress:
+            progress(f"[{k + 1}/{len(files)}] {f.name}")
+    rows = [SisrRow(model=n, psnr=float(np.mean(psnrs[k])), ssim=float(np.mean(ssims[k])), seconds=secs[k])
+            for k, (n, _) in zip(keys, ups, strict=True)]
+    return SisrReport(scale=scale, images=len(files), rows=rows, hr_dir=str(hr_dir),
+                      per_image={k: psnrs[k] for k in keys})
+
+
+def report_dict(report: ProbavReport | SisrReport) -> dict[str, Any]:
+    """Everything in a report as plain data (for debugging and tests)."""
+    return asdict(report)
+
+
+__all__ = [
+    "ProbavReport", "SceneResult", "SisrReport", "SisrRow", "evaluate_probav", "evaluate_sisr", "list_images",
+]

@@ -1,0 +1,1 @@
+"""Reading and writing images: georeferenced rasters (``raster``) and plain images (``image``)."""

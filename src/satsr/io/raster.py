@@ -1,0 +1,553 @@
+"""Raster input and output on rasterio.
+
+Reading: ``open_raster`` checks the file (exists, is a raster, pixels can actually be decoded) and
+returns a ``RasterReader`` that reads windows, optionally with extra context clipped to the image.
+Writing: ``output_profile`` derives the output's georeferencing and metadata from the input (the
+transform's linear terms divided by the scale, same origin, CRS, dtype, nodata, descriptions, tags,
+colour interpretation) and ``RasterWriter`` writes it to a hidden temp file in the target directory,
+renaming it into place only when everything succeeded, so a failed or interrupted run leaves nothing.
+Every problem a user can cause becomes an ``InputError``/``OutputError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio._err import CPLE_BaseError
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from satsr.errors import InputError, OptionError, OutputError
+from satsr.masking import to_dtype, valid_mask
+
+TMP_PREFIX = ".satsr-tmp-"
+COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
+_GDAL_ERRORS = (RasterioError, CPLE_BaseError)
+
+
+def _reason(exc: BaseException) -> str:
+    """One-line description of a rasterio/GDAL error, including its GDAL cause when present."""
+    parts = [str(exc)]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    text = "; ".join(p for p in parts if p and "See previous exception" not in p) or parts[0]
+    return " ".join(text.split())
+
+
+# ----------------------------------------------------------------------------- inspection
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster is: size, bands, dtype, georeferencing and per-band metadata."""
+
+    path: Path
+    driver: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: CRS | None
+    transform: Affine
+    nodatavals: tuple[float | None, ...]
+    descriptions: tuple[str | None, ...]
+    colorinterp: tuple[ColorInterp, ...]
+    tags: dict[str, str]
+    band_tags: tuple[dict[str, str], ...]
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+    units: tuple[str | None, ...]
+    block_shape: tuple[int, int]
+    compression: str | None
+    gcps: tuple[list[GroundControlPoint], CRS | None] = field(default=([], None))
+
+    @property
+    def nodata(self) -> float | None:
+        """The first band's nodata value (GeoTIFF stores one value for all bands)."""
+        return self.nodatavals[0] if self.nodatavals else None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None or not self.transform.is_identity
+
+    @property
+    def resolution(self) -> tuple[float, float]:
+        """Pixel size (x, y) in CRS units, correct for rotated transforms too."""
+        t = self.transform
+        return (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
+
+
+def _info(ds: Any, path: Path) -> RasterInfo:
+    count = ds.count
+    return RasterInfo(
+        path=path,
+        driver=ds.driver,
+        width=ds.width,
+        height=ds.height,
+        count=count,
+        dtype=ds.dtypes[0],
+        crs=ds.crs,
+        transform=ds.transform,
+        nodatavals=tuple(ds.nodatavals),
+        descriptions=tuple(ds.descriptions),
+        colorinterp=tuple(ds.colorinterp),
+        tags=dict(ds.tags()),
+        band_tags=tuple(dict(ds.tags(b)) for b in range(1, count + 1)),
+        scales=tuple(ds.scales),
+        offsets=tuple(ds.offsets),
+        units=tuple(ds.units),
+        block_shape=tuple(ds.block_shapes[0]) if count else (0, 0),
+        compression=ds.compression.value if ds.compression is not None else None,
+        gcps=ds.gcps if ds.gcps and ds.gcps[0] else ([], None),
+    )
+
+
+def check_input_path(path: str | os.PathLike[str]) -> Path:
+    """The input path as a ``Path``; ``InputError`` when it does not exist or is not a file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a raster file; give an image file")
+    return p
+
+
+class RasterReader:
+    """An open raster with error-checked reads; optionally restricted to some (1-based) bands.
+
+    Also the ``read_tile`` source used by ``satsr.tiling.run_tiled``: float32 pixels plus a validity
+    mask from nodata and NaN.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], bands: Sequence[int] | None = None,
+                 probe: bool = True) -> None:
+        self.path = check_input_path(path)
+        try:
+            with warnings.catch_warnings():  # plain images are fine without georeferencing
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self.dataset = rasterio.open(self.path)
+        except _GDAL_ERRORS as exc:
+            reason = _reason(exc)
+            if "not recognized" in reason or "not a supported" in reason:
+                raise InputError(
+                    f"{self.path}: not a raster satsr can read; give a GeoTIFF, COG, JP2 or PNG image"
+                ) from exc
+            raise InputError(
+                f"{self.path}: cannot open ({reason}); the file looks truncated or corrupt, re-export it"
+            ) from exc
+        try:
+            self.info = _info(self.dataset, self.path)
+            if self.info.count == 0:
+                raise InputError(f"{self.path}: the raster has no bands; give an image with pixel data")
+            kind = np.dtype(self.info.dtype).kind
+            if kind not in "uif":
+                raise InputError(
+                    f"{self.path}: pixel type {self.info.dtype} is not supported; "
+                    "convert to an integer or float type first"
+                )
+            self.bands = select_bands(self.info, bands)
+            if probe:
+                self._probe()
+        except BaseException:
+            self.dataset.close()
+            raise
+
+    # --- shape of the selected bands (the tiling source protocol) ----------------------------
+    @property
+    def count(self) -> int:
+        return len(self.bands)
+
+    @property
+    def height(self) -> int:
+        return self.info.height
+
+    @property
+    def width(self) -> int:
+        return self.info.width
+
+    @property
+    def nodatavals(self) -> tuple[float | None, ...]:
+        return tuple(self.info.nodatavals[b - 1] for b in self.bands)
+
+    def _probe(self) -> None:
+        """Decode the first and last pixel so truncated files fail here, before any output."""
+        h, w = self.height, self.width
+        for row, col in ((0, 0), (h - 1, w - 1)):
+            self.read(Window(col, row, 1, 1))
+
+    def read(self, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
+        """Pixels ``(C, h, w)`` in the file's dtype; decoding failures become ``InputError``."""
+        idx = list(bands) if bands is not None else list(self.bands)
+        try:
+            return self.dataset.read(idx, window=window)
+        except _GDAL_ERRORS as exc:
+            raise InputError(
+                f"{self.path}: cannot read pixels ({_reason(exc)}); "
+                "the file looks truncated or corrupt, re-download or re-export it"
+            ) from exc
+
+    def read_with_margin(self, window: Window, margin: int,
+                         bands: Sequence[int] | None = None) -> tuple[np.ndarray, Window]:
+        """Read ``window`` grown by ``margin`` pixels on each side, clipped to the image.
+
+        Returns the pixels and the window actually read (clipping, never padding, at image edges).
+        """
+        row0 = max(0, int(window.row_off) - margin)
+        col0 = max(0, int(window.col_off) - margin)
+        row1 = min(self.height, int(window.row_off + window.height) + margin)
+        col1 = min(self.width, int(window.col_off + window.width) + margin)
+        actual = Window(col0, row0, col1 - col0, row1 - row0)
+        return self.read(actual, bands), actual
+
+    def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Float32 pixels and validity mask (nodata/NaN -> False) of rows/cols ``[0:1)``."""
+        raw = self.read(Window(col0, row0, col1 - col0, row1 - row0))
+        valid = valid_mask(raw, self.nodatavals)
+        return raw.astype(np.float32, copy=False), valid
+
+    def close(self) -> None:
+        self.dataset.close()
+
+    def __enter__(self) -> RasterReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_raster(path: str | os.PathLike[str], bands: Sequence[int] | None = None) -> RasterReader:
+    """Open and check a raster (GeoTIFF, COG, JP2, PNG, ... anything GDAL reads)."""
+    return RasterReader(path, bands=bands)
+
+
+def inspect(path: str | os.PathLike[str]) -> RasterInfo:
+    """Read a raster's metadata (after checking that its pixels decode)."""
+    with RasterReader(path) as r:
+        return r.info
+
+
+def select_bands(info: RasterInfo, bands: Sequence[int] | None) -> list[int]:
+    """Validate 1-based band numbers against the file; all bands when ``bands`` is None."""
+    if bands is None:
+        return list(range(1, info.count + 1))
+    chosen = [int(b) for b in bands]
+    if not chosen:
+        raise OptionError(f"{info.path}: no bands selected; give band numbers such as --bands 1,2,3")
+    bad = [b for b in chosen if not 1 <= b <= info.count]
+    if bad:
+        raise OptionError(
+            f"{info.path}: band {bad[0]} is out of range; the file has {info.count} band"
+            f"{'s' if info.count > 1 else ''} (numbered 1-{info.count})"
+        )
+    return chosen
+
+
+def iter_strips(reader: RasterReader, rows: int = 512) -> Iterator[np.ndarray]:
+    """Yield the selected bands in full-width strips of ``rows`` rows (bounded memory)."""
+    for row0 in range(0, reader.height, rows):
+        yield reader.read(Window(0, row0, reader.width, min(rows, reader.height - row0)))
+
+
+# ----------------------------------------------------------------------------- output profile
+
+
+@dataclass
+class OutputProfile:
+    """Everything needed to create the output: rasterio creation options plus metadata."""
+
+    creation: dict[str, Any]
+    descriptions: tuple[str | None, ...] = ()
+    colorinterp: tuple[ColorInterp, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    band_tags: tuple[dict[str, str], ...] = ()
+    scales: tuple[float, ...] = ()
+    offsets: tuple[float, ...] = ()
+    units: tuple[str | None, ...] = ()
+    gcps: tuple[list[GroundControlPoint], CRS | None] = field(default=([], None))
+    cog: bool = False
+
+    @property
+    def width(self) -> int:
+        return int(self.creation["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.creation["height"])
+
+    @property
+    def count(self) -> int:
+        return int(self.creation["count"])
+
+    @property
+    def dtype(self) -> str:
+        return str(self.creation["dtype"])
+
+    @property
+    def nodata(self) -> float | None:
+        return self.creation.get("nodata")
+
+    @property
+    def block_rows(self) -> int:
+        return int(self.creation.get("blockysize", 1))
+
+
+def scaled_transform(transform: Affine, scale: float) -> Affine:
+    """``transform * Affine.scale(1/scale)``: linear terms divided by ``scale``, same origin."""
+    return transform @ Affine.scale(1.0 / scale)
+
+
+def output_profile(info: RasterInfo, scale: int, bands: Sequence[int] | None = None, *,
+                   compress: str = "deflate", blocksize: int | None = None, cog: bool = False,
+                   dtype: str | None = None) -> OutputProfile:
+    """Output profile for ``info`` upscaled by ``scale`` (optionally only some 1-based bands).
+
+    Tiled blocks of 512 (256 for outputs narrower than 512 px), deflate or zstd with a predictor,
+    BigTIFF when needed. Stale ``STATISTICS_*`` band tags are dropped.
+    """
+    compress = compress.lower()
+    if compress not in COMPRESSIONS:
+        choices = ", ".join(COMPRESSIONS)
+        raise OptionError(f"compression {compress!r} is not supported; choose one of {choices}")
+    idx = select_bands(info, bands)
+    width, height = info.width * scale, info.height * scale
+    if blocksize is None:
+        blocksize = 512 if min(width, height) >= 512 else 256
+    if blocksize % 16:
+        raise OptionError(f"block size {blocksize} must be a multiple of 16")
+    out_dtype = dtype or info.dtype
+    nodata = info.nodatavals[idx[0] - 1]
+    creation: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": len(idx),
+        "dtype": out_dtype,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "BIGTIFF": "IF_SAFER",
+        "NUM_THREADS": "ALL_CPUS",  # parallel compression
+    }
+    if info.georeferenced and not info.gcps[0]:
+        creation["transform"] = scaled_transform(info.transform, scale)
+    if info.crs is not None and not info.gcps[0]:
+        creation["crs"] = info.crs
+    if compress != "none":
+        creation["compress"] = compress
+        creation["predictor"] = 3 if np.dtype(out_dtype).kind == "f" else 2
+    gcps: tuple[list[GroundControlPoint], CRS | None] = ([], None)
+    if info.gcps[0]:
+        points, gcrs = info.gcps
+        gcps = ([GroundControlPoint(row=g.row * scale, col=g.col * scale, x=g.x, y=g.y, z=g.z,
+                                    id=g.id, info=g.info) for g in points], gcrs)
+
+    def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(values[b - 1] for b in idx) if values else ()
+
+    band_tags = tuple({k: v for k, v in t.items() if not k.startswith("STATISTICS_")}
+                      for t in pick(info.band_tags))
+    return OutputProfile(
+        creation=creation,
+        descriptions=pick(info.descriptions),
+        colorinterp=pick(info.colorinterp),
+        tags=dict(info.tags),
+        band_tags=band_tags,
+        scales=pick(info.scales),
+        offsets=pick(info.offsets),
+        units=pick(info.units),
+        gcps=gcps,
+        cog=cog,
+    )
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def check_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Check that ``path`` can be written; ``OutputError`` saying what to do when not."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: is a directory; give an output file name such as {p / 'out.tif'}")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: output exists; pass --overwrite to replace it or choose another name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise OutputError(f"{p}: output directory {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise OutputError(f"{p}: {parent} is not a directory; choose an output inside a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{p}: output directory {parent} is not writable; choose a writable location")
+    return p
+
+
+def _temp_path(directory: Path, target: Path) -> Path:
+    """Create an empty hidden temp file beside ``target`` and return its path."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tif", dir=directory)
+    except OSError as exc:
+        raise OutputError(
+            f"{target}: cannot write in {directory} ({exc.strerror or exc}); choose a writable location"
+        ) from exc
+    os.close(fd)
+    return Path(name)
+
+
+def _unlink(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        # GDAL may leave a sidecar (.aux.xml / .msk) beside a temp file.
+        for suffix in (".aux.xml", ".msk"):
+            with contextlib.suppress(OSError):
+                Path(str(path) + suffix).unlink()
+
+
+class RasterWriter:
+    """Writes an output raster atomically: temp file in the target directory, renamed at the end.
+
+    Use as a context manager: a normal exit finalises (optional COG conversion, rename into place);
+    any exception, KeyboardInterrupt included, removes the temp file and leaves no output.
+    Also the ``write_rows`` sink used by ``satsr.tiling.run_tiled``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], profile: OutputProfile, overwrite: bool = False) -> None:
+        self.path = check_output(path, overwrite)
+        self.profile = profile
+        self.overwrite = overwrite
+        self.tmp: Path | None = None
+        self.dataset: Any = None
+        self.done = False
+
+    @property
+    def block_rows(self) -> int:
+        return self.profile.block_rows
+
+    def open(self) -> RasterWriter:
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        self.tmp = _temp_path(directory, self.path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self.dataset = rasterio.open(self.tmp, "w", **self.profile.creation)
+            self._write_metadata()
+        except _GDAL_ERRORS as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot create the output ({_reason(exc)})") from exc
+        except BaseException:
+            self.abort()
+            raise
+        return self
+
+    def _write_metadata(self) -> None:
+        ds, prof = self.dataset, self.profile
+        if prof.tags:
+            ds.update_tags(**prof.tags)
+        for b in range(1, ds.count + 1):
+            if prof.descriptions and prof.descriptions[b - 1]:
+                ds.set_band_description(b, prof.descriptions[b - 1])
+            if prof.band_tags and prof.band_tags[b - 1]:
+                ds.update_tags(b, **prof.band_tags[b - 1])
+            if prof.units and prof.units[b - 1]:
+                ds.set_band_unit(b, prof.units[b - 1])
+        if prof.scales and any(s != 1.0 for s in prof.scales):
+            ds.scales = prof.scales
+        if prof.offsets and any(o != 0.0 for o in prof.offsets):
+            ds.offsets = prof.offsets
+        if prof.colorinterp and len(prof.colorinterp) == ds.count:
+            with contextlib.suppress(*_GDAL_ERRORS, ValueError):
+                ds.colorinterp = prof.colorinterp
+        if prof.gcps[0]:
+            ds.gcps = prof.gcps
+
+    def write(self, data: np.ndarray, window: Window | None = None) -> None:
+        """Write ``(C, h, w)`` pixels at ``window`` (whole image when None).
+
+        Float data is cast into the output dtype first (rounded, clipped, NaN -> nodata);
+        data already in the output dtype is written as is.
+        """
+        if self.dataset is None:
+            raise RuntimeError("RasterWriter is not open; use it as a context manager")
+        if data.dtype != np.dtype(self.profile.dtype):
+            data = to_dtype(data.astype(np.float32, copy=False) if data.dtype.kind != "f" else data,
+                            self.profile.dtype, self.profile.nodata)
+        try:
+            self.dataset.write(data, window=window)
+        except _GDAL_ERRORS as exc:
+            raise OutputError(f"{self.path}: writing failed ({_reason(exc)}); check free disk space") from exc
+
+    def write_rows(self, values: np.ndarray, row_off: int) -> None:
+        """Write full-width rows ``[row_off, row_off + rows)`` (float, NaN = nodata)."""
+        self.write(values, Window(0, row_off, values.shape[-1], values.shape[-2]))
+
+    def commit(self) -> Path:
+        """Close, convert to COG when asked, and rename into place. Returns the output path."""
+        assert self.tmp is not None
+        cog_tmp: Path | None = None
+        try:
+            self.dataset.close()
+            self.dataset = None
+            final = self.tmp
+            if self.profile.cog:
+                cog_tmp = _temp_path(self.tmp.parent, self.path)
+                opts = {"BLOCKSIZE": self.profile.creation.get("blockxsize", 512), "BIGTIFF": "IF_SAFER",
+                        "NUM_THREADS": "ALL_CPUS"}
+                if "compress" in self.profile.creation:
+                    opts["COMPRESS"] = self.profile.creation["compress"].upper()
+                    opts["PREDICTOR"] = "YES"
+                rasterio.shutil.copy(self.tmp, cog_tmp, driver="COG", **opts)
+                _unlink(self.tmp)
+                self.tmp, final = cog_tmp, cog_tmp
+            os.replace(final, self.path)
+            self.tmp = None
+            self.done = True
+            return self.path
+        except _GDAL_ERRORS as exc:
+            self.abort()
+            _unlink(cog_tmp)
+            raise OutputError(f"{self.path}: cannot finish the output ({_reason(exc)})") from exc
+        except BaseException:
+            self.abort()
+            _unlink(cog_tmp)
+            raise
+
+    def abort(self) -> None:
+        """Close and delete the temp file; nothing is left at the output path."""
+        if self.dataset is not None:
+            with contextlib.suppress(Exception):
+                self.dataset.close()
+            self.dataset = None
+        _unlink(self.tmp)
+        self.tmp = None
+
+    def __enter__(self) -> RasterWriter:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_raster(path: str | os.PathLike[str], data: np.ndarray, profile: OutputProfile,
+                 overwrite: bool = False) -> Path:
+    """Write a whole ``(C, H, W)`` array atomically (small outputs, tests)."""
+    with RasterWriter(path, profile, overwrite=overwrite) as w:
+        w.write(data)
+    return Path(path)

@@ -1,0 +1,123 @@
+"""Nodata and NaN handling around a model.
+
+Models never see nodata: invalid pixels are replaced by their nearest valid neighbour before the
+model runs (so a nodata value such as 0 cannot drag valid pixels towards it), and the upscaled
+validity mask is put back afterwards. Finally values are cast into the output dtype, making sure a
+valid pixel never lands on the nodata value by rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+Nodata = float | Sequence[float | None] | None
+
+
+def _per_band(nodata: Nodata, count: int) -> list[float | None]:
+    """Broadcast a scalar or per-band nodata to one value per band."""
+    if nodata is None or np.isscalar(nodata):
+        return [nodata] * count  # type: ignore[list-item]
+    values = list(nodata)  # type: ignore[arg-type]
+    if len(values) != count:
+        raise ValueError(f"got {len(values)} nodata values for {count} bands")
+    return values
+
+
+def valid_mask(data: np.ndarray, nodata: Nodata = None) -> np.ndarray:
+    """Boolean ``(C, H, W)`` mask, True where a pixel is valid.
+
+    A pixel is invalid in a band when it equals that band's nodata value or is not finite
+    (NaN, inf), so float rasters without a declared nodata still get their NaN holes masked.
+    """
+    if data.ndim != 3:
+        raise ValueError(f"expected (bands, h, w), got shape {data.shape}")
+    floating = np.issubdtype(data.dtype, np.floating)
+    valid = np.isfinite(data) if floating else np.ones(data.shape, dtype=bool)
+    for b, nd in enumerate(_per_band(nodata, data.shape[0])):
+        if nd is None or (isinstance(nd, float) and np.isnan(nd)):
+            continue
+        valid[b] &= data[b] != nd
+    return valid
+
+
+def fill_invalid(data: np.ndarray, valid: np.ndarray, empty_value: float = 0.0) -> np.ndarray:
+    """Float32 copy of ``data`` with every invalid pixel set to its nearest valid pixel (per band).
+
+    Uses the Euclidean distance transform's nearest-feature indices. A band with no valid pixel is
+    set to ``empty_value``; its output is masked anyway. Bands sharing a mask share the transform.
+    """
+    out = np.array(data, dtype=np.float32, copy=True)
+    last_mask: np.ndarray | None = None
+    last_idx: tuple[np.ndarray, np.ndarray] | None = None
+    for b in range(out.shape[0]):
+        v = valid[b]
+        if v.all():
+            continue
+        if not v.any():
+            out[b] = empty_value
+            continue
+        if last_mask is None or last_idx is None or not np.array_equal(v, last_mask):
+            idx = ndimage.distance_transform_edt(~v, return_distances=False, return_indices=True)
+            last_mask, last_idx = v, (idx[0], idx[1])
+        out[b] = out[b][last_idx]
+    return out
+
+
+def upscale_mask(mask: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscale of a ``(..., h, w)`` mask to ``(..., h*scale, w*scale)``."""
+    return np.repeat(np.repeat(mask, scale, axis=-2), scale, axis=-1)
+
+
+def all_invalid(valid: np.ndarray) -> bool:
+    """True when no pixel of any band is valid (the tile can be skipped)."""
+    return not bool(valid.any())
+
+
+def to_dtype(values: np.ndarray, dtype: str | np.dtype, nodata: Nodata = None) -> np.ndarray:
+    """Cast float ``(C, H, W)`` ``values`` (NaN = invalid) into ``dtype``.
+
+    Integer dtypes are rounded and clipped to their range. Invalid pixels get the band's nodata
+    value (NaN for float output without one, 0 for integer output without one). A valid pixel that
+    would equal nodata is nudged one step towards its true value, so the output nodata region is
+    exactly the input's, upscaled.
+    """
+    if values.ndim != 3:
+        raise ValueError(f"expected (bands, h, w), got shape {values.shape}")
+    dt = np.dtype(dtype)
+    invalid = np.isnan(values)
+    integer = np.issubdtype(dt, np.integer)
+    if integer:
+        info = np.iinfo(dt)
+        clipped = np.clip(values, info.min, info.max)
+        if invalid.any():
+            clipped[invalid] = 0
+        out = np.rint(clipped, out=clipped).astype(dt)
+    else:
+        out = values.astype(dt)
+    for b, nd in enumerate(_per_band(nodata, values.shape[0])):
+        if nd is None or np.isnan(nd):
+            continue
+        band, bad = out[b], invalid[b]
+        if integer:
+            nd_val = int(nd)
+            if not info.min <= nd_val <= info.max:
+                continue
+            clash = (band == nd_val) & ~bad
+            if clash.any():
+                if nd_val == info.min:
+                    upward = np.ones(int(clash.sum()), dtype=bool)
+                elif nd_val == info.max:
+                    upward = np.zeros(int(clash.sum()), dtype=bool)
+                else:
+                    upward = values[b][clash] >= nd_val
+                band[clash] = np.where(upward, nd_val + 1, nd_val - 1).astype(dt)
+            band[bad] = nd_val
+        else:
+            clash = (band == nd) & ~bad
+            if clash.any():
+                band[clash] = np.nextafter(band[clash], dt.type(np.inf))
+            band[bad] = nd
+    return out

@@ -1,0 +1,161 @@
+"""Run a training config with Lightning (CPU, one GPU, or many devices/nodes) and export weights.
+
+``satsr train CONFIG.yaml`` -> ``runs/<name>/`` holding the resolved config, checkpoints
+(``ckpt/last.ckpt``, resumed automatically), a CSV log, and at the end ``export/<id>.safetensors``
+with its model card ``export/<id>.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from satsr.train.config import TrainConfig, load_config
+
+TASK_MODULES = {"sisr": "satsr.train.sisr", "misr": "satsr.train.misr", "guided": "satsr.train.guided"}
+
+
+class PrintProgress(L.Callback):
+    """Plain-text progress every ``every`` steps (readable in nohup logs, unlike a progress bar)."""
+
+    def __init__(self, every: int, total: int) -> None:
+        self.every = every
+        self.total = total
+        self.t0 = time.time()
+        self.s0 = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.t0, self.s0 = time.time(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every == 0:
+            rate = (time.time() - self.t0) / max(step - self.s0, 1)
+            loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            eta = rate * (self.total - step) / 3600
+            print(f"step {step}/{self.total} loss {loss:.5f} lr {lr:.2e} {rate:.2f}s/step eta {eta:.1f}h", flush=True)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        val = getattr(pl_module, "last_val", {})
+        if val:
+            text = " ".join(f"{k} {v:.4f}" for k, v in val.items())
+            print(f"val @ {trainer.global_step}: {text}", flush=True)
+
+
+class ReseedPatches(L.Callback):
+    """Make a resumed run draw new patches (the patch stream is keyed by the start step)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ds = getattr(trainer.train_dataloader, "dataset", None)
+        if hasattr(ds, "set_epoch"):
+            ds.set_epoch(trainer.global_step)
+
+
+def train(config: str | Path, devices: str | int = "auto", num_nodes: int = 1, accelerator: str = "auto",
+          resume: bool = True, progress: bool = True, overrides: dict[str, Any] | None = None,
+          threads: int | None = None) -> Path:
+    """Train from a YAML config; returns the run directory."""
+    cfg, base = load_config(config, overrides)
+    if threads:
+        torch.set_num_threads(threads)
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
+    (run_dir / "command.txt").write_text(" ".join(shlex.quote(a) for a in ["satsr", *sys.argv[1:]]) + "\n")
+
+    task = importlib.import_module(TASK_MODULES[cfg.task])
+    module, train_dl, val_dl = task.build(cfg, base)
+
+    ckpt_dir = run_dir / "ckpt"
+    ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, filename="step{step}", every_n_train_steps=cfg.ckpt_every, save_last=True,
+        save_top_k=1, auto_insert_metric_name=False,
+    )
+    callbacks: list[L.Callback] = [ckpt_cb, PrintProgress(cfg.log_every, cfg.steps), ReseedPatches()]
+    trainer = L.Trainer(
+        max_steps=cfg.steps,
+        max_epochs=-1,
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        precision=cfg.precision,
+        val_check_interval=cfg.val_every,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.grad_clip or None,
+        callbacks=callbacks,
+        logger=L.pytorch.loggers.CSVLogger(run_dir, name="log", version=0),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=run_dir,
+        log_every_n_steps=cfg.log_every,
+    )
+    last = ckpt_dir / "last.ckpt"
+    t0 = time.time()
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resume and last.exists() else None)
+    trainer.save_checkpoint(last)  # the periodic checkpoint may predate the final step
+    # final validation on the trained weights, recorded in the card
+    trainer.validate(module, val_dl, verbose=False)
+    elapsed = time.time() - t0
+    if trainer.is_global_zero:
+        export(cfg, module, run_dir, elapsed)
+    return run_dir
+
+
+def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: float) -> Path:
+    """Write ``export/<id>.safetensors`` and its model card from a trained task module."""
+    from safetensors.torch import save_file
+
+    from satsr.models.base import ModelCard
+    from satsr.models.registry import sha256_of
+    from satsr.train.common import export_state
+
+    out = run_dir / "export"
+    out.mkdir(exist_ok=True)
+    net = module.net
+    weights = out / f"{cfg.export.id}.safetensors"
+    tmp = weights.with_suffix(".tmp")
+    save_file(export_state(net), str(tmp), metadata={"id": cfg.export.id, "model": cfg.model})
+    tmp.replace(weights)
+    weights.chmod(0o644)
+    command = (run_dir / "command.txt").read_text().strip()
+    val = {k: round(float(v), 4) for k, v in getattr(module, "last_val", {}).items()}
+    card = ModelCard(
+        id=cfg.export.id,
+        model=cfg.model,
+        scale=cfg.scale,
+        bands=1 if cfg.data.per_band else cfg.bands,
+        per_band=cfg.data.per_band,
+        value_scale=cfg.data.value_scale,
+        arch=dict(cfg.arch),
+        kind=cfg.task,
+        description=cfg.export.description,
+        band_names=cfg.export.band_names,
+        training={
+            "command": command,
+            "config": cfg.model_dump(mode="json"),
+            "steps": cfg.steps,
+            "batch": cfg.batch,
+            "lr_patch": cfg.patch,
+            "wall_time_h_last_session": round(elapsed / 3600, 2),
+            "hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available() else "GPU",
+        },
+        metrics={"holdout_validation": val},
+        validity=cfg.export.validity,
+        n_parameters=sum(p.numel() for p in net.parameters()),
+        sha256=sha256_of(weights),
+    )
+    (out / f"{cfg.export.id}.json").write_text(card.to_json())
+    print(f"exported {weights} ({card.n_parameters} parameters); holdout validation {json.dumps(val)}", flush=True)
+    return weights

@@ -1,0 +1,164 @@
+"""Single-image SR training task (Lightning): HR patches in, LR made on the fly, L1 to HR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from satsr.degrade import gaussian_blur, imresize, wald_degrade
+from satsr.train.common import pixel_loss, warmup_cosine
+from satsr.train.config import DegradationConfig, TrainConfig
+
+
+def _draw(value: float | tuple[float, float], n: int, gen: torch.Generator) -> torch.Tensor:
+    if isinstance(value, tuple | list):
+        lo, hi = value
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+    return torch.full((n,), float(value))
+
+
+def make_lr(hr: torch.Tensor, scale: int, deg: DegradationConfig, gen: torch.Generator | None = None,
+            train: bool = True) -> torch.Tensor:
+    """Degrade a batch ``(B, C, H, W)`` of HR patches to LR.
+
+    bicubic: MATLAB anti-aliased bicubic (the SR benchmark convention). gaussian: per-sample PSF
+    blur then sampling at block centres. wald: the Wald-protocol MTF Gaussian. Noise only in training.
+    """
+    gen = gen or torch.Generator().manual_seed(0)
+    b = hr.shape[0]
+    h, w = hr.shape[-2] // scale, hr.shape[-1] // scale
+    if deg.kind == "bicubic":
+        lr = imresize(hr, (h, w), kernel="bicubic", antialias=True)
+    elif deg.kind == "wald":
+        lr = wald_degrade(hr, scale)
+    else:
+        sig = _draw(deg.sigma, b, gen)
+        c = scale // 2
+        lr = torch.stack([gaussian_blur(hr[i], float(sig[i]))[..., c::scale, c::scale][..., :h, :w] for i in range(b)])
+    if train:
+        nz = _draw(deg.noise, b, gen)
+        if float(nz.max()) > 0:
+            lr = lr + nz.view(b, 1, 1, 1) * torch.randn(lr.shape, generator=gen)
+    return lr.contiguous()
+
+
+class SISRTask(L.LightningModule):
+    """Wraps a SISR network for training; validation compares with bicubic on whole images."""
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.val_rows: list[dict[str, float]] = []
+        self.last_val: dict[str, float] = {}
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.net(lr)
+
+    def training_step(self, hr: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        lr = make_lr(hr, self.cfg.scale, self.cfg.degradation, self.gen)
+        if self.cfg.channels_last:
+            lr = lr.contiguous(memory_format=torch.channels_last)
+        sr = self.net(lr)
+        loss = pixel_loss(self.cfg.loss, sr.float(), hr)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, hr: torch.Tensor, batch_idx: int) -> None:
+        from satsr.metrics import psnr, ssim
+
+        s = self.cfg.scale
+        lr = make_lr(hr, s, self.cfg.degradation, train=False)
+        with torch.autocast("cpu", enabled=False):
+            sr = self.net(lr.float()).float()
+        bic = imresize(lr, hr.shape[-2:], kernel="bicubic")
+        peak = 1.0 if self.cfg.data.value_scale == 255.0 else float(hr.max())
+        row: dict[str, float] = {}
+        for key, img in (("model", sr), ("bicubic", bic)):
+            a = img[0].clamp(0, peak).cpu().numpy().astype(np.float64)
+            t = hr[0].cpu().numpy().astype(np.float64)
+            if self.cfg.data.value_scale == 255.0:  # 8-bit data: round as the benchmarks do
+                a = np.round(a * 255) / 255
+            row[f"psnr_{key}"] = psnr(a, t, data_range=peak, border=s)
+            row[f"ssim_{key}"] = ssim(a, t, data_range=peak, border=s)
+        self.val_rows.append(row)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_rows:
+            return
+        keys = self.val_rows[0].keys()
+        mean = {k: float(np.mean([r[k] for r in self.val_rows])) for k in keys}
+        mean["psnr_gain"] = mean["psnr_model"] - mean["psnr_bicubic"]
+        self.val_rows = []
+        self.last_val = mean
+        for k, v in mean.items():
+            self.log(f"val_{k}", v)
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.cfg
+        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: warmup_cosine(step, cfg.warmup, cfg.steps, cfg.lr, cfg.lr_min)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
+    """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
+    from torch.utils.data import DataLoader
+
+    from satsr.data.folders import FullImages, RandomPatches, load_images
+    from satsr.models.registry import build_net
+    from satsr.train.common import load_matching
+
+    train_files, val_files = split_files(cfg, base)
+    hr_patch = cfg.patch * cfg.scale
+    train_imgs = load_images(train_files, cfg.data.value_scale, cfg.data.bands, cfg.data.per_band, min_size=hr_patch)
+    val_imgs = load_images(val_files, cfg.data.value_scale, cfg.data.bands, cfg.data.per_band, min_size=4 * cfg.scale)
+    net = build_net(cfg.model, cfg.scale, 1 if cfg.data.per_band else cfg.bands, **cfg.arch)
+    if cfg.init_from:
+        loaded, skipped = load_matching(net, _resolve(cfg.init_from, base))
+        print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    train_ds = RandomPatches(train_imgs, hr_patch, length=cfg.steps * cfg.batch, seed=cfg.seed)
+    val_ds = FullImages(val_imgs, cfg.scale, max_side=cfg.data.val_max_side)
+    print(f"data: {len(train_files)} training files ({len(train_imgs)} images), {len(val_files)} validation files")
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch, shuffle=False, num_workers=0, drop_last=True)
+    val_dl = DataLoader(val_ds, batch_size=1, shuffle=False, num_workers=0)
+    return SISRTask(net, cfg), train_dl, val_dl
+
+
+def _resolve(path: str, base: Any) -> Any:
+    from pathlib import Path
+
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else Path(base) / p
+
+
+def split_files(cfg: TrainConfig, base: Any) -> tuple[list[Any], list[Any]]:
+    """Training and validation files: explicit ``val`` globs, else every ``holdout``-th file.
+
+    ``exclude`` globs (evaluation splits) are removed from both, so they can never leak in.
+    """
+    from satsr.data.folders import expand_paths
+
+    files = expand_paths(cfg.data.train, base)
+    excluded = set(expand_paths(cfg.data.exclude, base)) if cfg.data.exclude else set()
+    files = [f for f in files if f not in excluded]
+    if cfg.data.val:
+        val = [f for f in expand_paths(cfg.data.val, base) if f not in excluded]
+        train = [f for f in files if f not in set(val)]
+    else:
+        val = files[cfg.data.holdout - 1 :: cfg.data.holdout] if cfg.data.holdout > 0 else []
+        train = [f for f in files if f not in set(val)]
+    if not train:
+        from satsr.errors import InputError
+
+        raise InputError(f"training config {cfg.name}: no training images matched {cfg.data.train}")
+    return train, val

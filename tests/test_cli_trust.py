@@ -1,0 +1,146 @@
+"""`satsr upscale --consistency --uncertainty --hallucination`: georeferenced maps, exactness, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from conftest import smooth_image
+from satsr.cli import main
+from satsr.trust import Degradation, consistency_rmse, downsample
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def holed_tif(make_geotiff) -> Path:  # type: ignore[no-untyped-def]
+    data = np.round(smooth_image(2, 36, 44, seed=3, lo=200, hi=3000, noise=0.05)).astype(np.uint16)
+    data[:, 10:18, 20:30] = 0  # nodata hole
+    return make_geotiff("in.tif", data, nodata=0, descriptions=["red", "nir"])
+
+
+def test_maps_share_the_output_grid(holed_tif: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out, unc, hal = tmp_path / "sr.tif", tmp_path / "unc.tif", tmp_path / "hal.tif"
+    code, stdout, err = run_cli(["upscale", holed_tif, out, "-s", "2", "-m", "bicubic", "--tile", "16",
+                                 "--overlap", "4", "--quiet", "--consistency", "--uncertainty", unc,
+                                 "--hallucination", hal], capsys)
+    assert code == 0, err
+    assert "LR-consistent" in stdout and "uncertainty map" in stdout and "hallucination map" in stdout
+    with rasterio.open(out) as ds:
+        sr, grid = ds.read().astype(np.float64), (ds.crs, ds.transform, ds.count, ds.height, ds.width)
+        sr_nodata = ds.read_masks() == 0
+    for path, kind in ((unc, "uncertainty"), (hal, "hallucination")):
+        with rasterio.open(path) as ds:
+            assert (ds.crs, ds.transform, ds.count, ds.height, ds.width) == grid
+            assert ds.dtypes == ("float32", "float32") and np.isnan(ds.nodata)
+            assert ds.descriptions == (f"{kind} of red", f"{kind} of nir")
+            assert ds.tags()["SATSR_MAP"] == kind
+            values = ds.read()
+        assert np.array_equal(np.isnan(values), sr_nodata)  # nodata exactly where the image has it
+        finite = values[np.isfinite(values)]
+        if kind == "uncertainty":
+            assert finite.max() < 1e-2  # bicubic is flip/rotation equivariant
+        else:
+            assert finite.min() >= 0 and finite.max() < 1e-3  # consistent bicubic: nothing unsupported
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".satsr-tmp-")]
+    with rasterio.open(holed_tif) as ds:
+        lr = ds.read().astype(np.float64)
+    valid = lr != 0
+    deg = Degradation("bicubic", 2)
+    sr[~np.repeat(np.repeat(valid, 2, 1), 2, 2)] = np.nan
+    assert consistency_rmse(sr, lr, deg, valid=valid) < 0.5  # uint16 rounding only
+    plain = tmp_path / "plain.tif"
+    assert run_cli(["upscale", holed_tif, plain, "-s", "2", "--quiet"], capsys)[0] == 0
+    with rasterio.open(plain) as ds:
+        before = ds.read().astype(np.float64)
+    before[np.isnan(sr)] = np.nan
+    assert consistency_rmse(before, lr, deg, valid=valid) > 5 * consistency_rmse(sr, lr, deg, valid=valid)
+
+
+def _same_as_output(tif: Path, tmp: Path) -> list[object]:
+    return ["upscale", tif, tmp / "o.tif", "--uncertainty", tmp / "o.tif"]
+
+
+def _same_as_input(tif: Path, tmp: Path) -> list[object]:
+    return ["upscale", tif, tmp / "o.tif", "--hallucination", tif, "--overwrite"]
+
+
+def _map_exists(tif: Path, tmp: Path) -> list[object]:
+    (tmp / "u.tif").write_bytes(b"keep me")
+    return ["upscale", tif, tmp / "o.tif", "--uncertainty", tmp / "u.tif"]
+
+
+def _bad_degradation(tif: Path, tmp: Path) -> list[object]:
+    return ["upscale", tif, tmp / "o.tif", "--consistency", "--degradation", "box"]
+
+
+def _degradation_alone(tif: Path, tmp: Path) -> list[object]:
+    return ["upscale", tif, tmp / "o.tif", "--degradation", "wald"]
+
+
+@pytest.mark.parametrize("case", [_same_as_output, _same_as_input, _map_exists, _bad_degradation,
+                                  _degradation_alone], ids=lambda f: f.__name__.strip("_"))
+def test_user_errors_exit_2_with_one_line(case, holed_tif: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    args = case(holed_tif, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run_cli([*args, "--quiet"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("satsr: error: "), err
+    assert "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_array_api_consistency_and_map_errors() -> None:
+    import satsr
+    from satsr.errors import OptionError
+
+    lr = np.round(smooth_image(1, 30, 30, seed=4, lo=10, hi=240)).astype(np.uint8)
+    sr = satsr.upscale(lr, scale=3, model="bicubic", consistency=True)
+    assert sr.dtype == np.uint8
+    assert consistency_rmse(sr.astype(float), lr.astype(float), Degradation("bicubic", 3)) < 0.5
+    with pytest.raises(OptionError, match="give an output file"):
+        satsr.upscale(lr, scale=3, uncertainty="u.tif")
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucmerced").is_dir(),
+                    reason="shared data (../shared/data/ucmerced) not available")
+def test_ucmerced_consistency_costs_no_psnr() -> None:
+    import satsr
+    from satsr import metrics
+    from satsr.evaluate import degrade_for_eval, read_any_image
+    from satsr.models import registry
+
+    data = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucmerced" / "val"
+    img = read_any_image(sorted(data.rglob("*.png"))[0])
+    hr, lr = degrade_for_eval(img, 4, True)
+    shipped = registry.find_card("espcn", 4) is not None
+    model = "espcn" if shipped else "bicubic"
+    lr8 = lr.astype(np.uint8)
+    plain = satsr.upscale(lr8, scale=4, model=model).astype(np.float64)
+    cons = satsr.upscale(lr8, scale=4, model=model, consistency=True).astype(np.float64)
+    deg = Degradation("bicubic", 4)
+    assert consistency_rmse(cons, lr, deg) < 0.5 < consistency_rmse(plain, lr, deg)
+    assert np.abs(downsample(cons, deg) - lr).max() < 3
+    drop = metrics.psnr(plain, hr, 255.0, border=4) - metrics.psnr(cons, hr, 255.0, border=4)
+    assert drop <= 0.1
