@@ -110,6 +110,7 @@ def ucmerced(limit: int | None) -> dict[str, Any]:
                 "uncertainty_vs_error_spearman_pooled": _r(spearmanr(unc, err).statistic),
                 "uncertainty_vs_error_spearman_per_image_mean": _r(np.mean(r["spearman"])),
                 "uncertainty_vs_error_spearman_per_image_min": _r(np.min(r["spearman"])),
+                "uncertainty_vs_error_spearman_positive_images": int(np.sum(np.array(r["spearman"]) > 0)),
                 "uncertainty_mean_dn_worst_quarter": _r(unc[err >= hi].mean()),
                 "uncertainty_mean_dn_best_quarter": _r(unc[err <= lo].mean()),
                 "hallucination_map_mean": _r(np.mean(r["hallucination_mean"])),

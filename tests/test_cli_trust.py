@@ -144,3 +144,86 @@ def test_ucmerced_consistency_costs_no_psnr() -> None:
     assert np.abs(downsample(cons, deg) - lr).max() < 3
     drop = metrics.psnr(plain, hr, 255.0, border=4) - metrics.psnr(cons, hr, 255.0, border=4)
     assert drop <= 0.1
+
+
+def _png_folder(root: Path, n: int = 2, size: int = 48) -> Path:
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    for i in range(n):
+        img = smooth_image(3, size, size, seed=10 + i, lo=20, hi=235, noise=0.05)
+        Image.fromarray(np.moveaxis(np.round(img), 0, -1).astype(np.uint8)).save(root / f"img{i}.png")
+    return root
+
+
+def test_evaluate_sisr_reports_consistency_and_opensr(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    folder = _png_folder(tmp_path / "hr")
+    code, out, err = run_cli(["evaluate", "sisr", "--hr-dir", folder, "--scale", "2", "--consistency", "--opensr",
+                              "--json"], capsys)
+    assert code == 0, err
+    rows = {r["model"]: r for r in json.loads(out)["rows"]}
+    assert list(rows) == ["bicubic", "bicubic+consistency"]
+    plain, proj = rows["bicubic"], rows["bicubic+consistency"]
+    assert proj["consistency_rmse"] < 0.5 < plain["consistency_rmse"]  # 8-bit rounding only
+    assert proj["psnr"] > plain["psnr"] - 0.1
+    for r in rows.values():
+        o = r["opensr"]
+        assert o["improvement"] + o["omission"] + o["hallucination"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_evaluate_opensr_on_a_raster(make_geotiff, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    data = np.round(smooth_image(4, 96, 96, seed=12, lo=300, hi=4000, noise=0.05)).astype(np.uint16)
+    tif = make_geotiff("s2.tif", data)
+    code, out, err = run_cli(["evaluate", "opensr", "--hr", tif, "--scale", "4", "--consistency", "--json"], capsys)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert rep["degradation"] == "wald x1/4" and rep["bands"] == [1, 2, 3, 4]
+    plain, proj = rep["rows"]
+    assert proj["model"] == "bicubic+consistency" and proj["consistency_rmse"] < 1e-6 < plain["consistency_rmse"]
+    assert 0 < plain["reflectance"] < 0.05 and plain["omission"] > plain["hallucination"]
+    code, _, err = run_cli(["evaluate", "opensr", "--hr", tif, "--scale", "4", "--degradation", "box"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "box" in err
+
+
+def test_compare_trust_adds_map_panels(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    folder = _png_folder(tmp_path / "hr", n=1, size=64)
+    src = next(folder.iterdir())
+    plain, trust = tmp_path / "plain.png", tmp_path / "trust.png"
+    assert run_cli(["compare", src, "-o", plain, "-s", "2", "--zoom", "48"], capsys)[0] == 0
+    code, out, err = run_cli(["compare", src, "-o", trust, "-s", "2", "--zoom", "48", "--trust"], capsys)
+    assert code == 0 and "wrote" in out, err
+    w_plain, w_trust = Image.open(plain).size[0], Image.open(trust).size[0]
+    assert w_trust == pytest.approx(w_plain * 5 / 3, rel=0.05)  # LR, bicubic, HR + bicubic's two maps
+
+
+def test_fuse_writes_the_fusers_own_uncertainty(make_geotiff, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from affine import Affine
+
+    from satsr.errors import OptionError
+    from satsr.fusion import fuse
+    from satsr.models import registry
+
+    t0 = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+    frames = []
+    for t in range(3):
+        img = smooth_image(1, 16, 16, seed=20 + t, lo=500, hi=3000, noise=0.02).astype(np.int16)
+        frames.append(make_geotiff(f"f{t}.tif", img, nodata=-9999, transform=t0, crs="EPSG:32613"))
+    torch.manual_seed(0)
+    piunet = registry.create("piunet", 3, pretrained=False)  # random weights: a sigma map all the same
+    out, unc = tmp_path / "fused.tif", tmp_path / "sigma.tif"
+    fuse(frames, out, method=piunet, scale=3, uncertainty=unc)
+    with rasterio.open(out) as a, rasterio.open(unc) as b:
+        assert (a.crs, a.transform, a.shape, a.count) == (b.crs, b.transform, b.shape, b.count)
+        assert b.dtypes[0] == "float32" and b.tags()["SATSR_MAP"] == "uncertainty"
+        sigma = b.read()
+    assert np.isfinite(sigma).all() and (sigma > 0).all()
+    with pytest.raises(OptionError, match="no per-pixel uncertainty"):
+        fuse(frames, tmp_path / "b.tif", method="baseline", scale=3, uncertainty=tmp_path / "s2.tif")
+    code, _, err = run_cli(["fuse", *frames, tmp_path / "c.tif", "--uncertainty", tmp_path / "c.tif"], capsys)
+    assert code == 2 and err.count("\n") == 1

@@ -66,7 +66,7 @@ def test_sisr_cli_table_and_json(tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", "sisr", "--hr-dir", str(folder), "--scale", "2", "--json", "--limit", "1"])
     data = json.loads(res.output)
     assert data["scale"] == 2 and data["images"] == 1 and [r["model"] for r in data["rows"]] == ["bicubic"]
-    assert set(data["rows"][0]) == {"model", "psnr", "ssim"}
+    assert set(data["rows"][0]) == {"model", "psnr", "ssim", "consistency_rmse"}
 
 
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -118,8 +118,8 @@ def test_wald_degrade_crops_to_a_multiple_of_the_ratio() -> None:
 
 def test_tiled_sharpening_equals_whole_image() -> None:
     """Tiles with the model's margin reproduce the whole-image result (HPI: one scene-wide prior)."""
-    guide = smooth_image(4, 96, 64, seed=2, lo=100, hi=4000).astype(np.float32)
-    lowres = wald_degrade(smooth_image(2, 96, 64, seed=4, lo=100, hi=4000), 2).astype(np.float32)
+    guide = smooth_image(4, 64, 64, seed=2, lo=100, hi=4000).astype(np.float32)
+    lowres = wald_degrade(smooth_image(2, 64, 64, seed=4, lo=100, hi=4000), 2).astype(np.float32)
     for model in ("hpi", "bicubic"):
         whole = sharpen_arrays(guide, lowres, model)
         tiled = sharpen_arrays(guide, lowres, model, tile=32)

@@ -139,3 +139,28 @@ def test_fuser_aligns_whole_pixel_offsets_before_fusing() -> None:
     x, m = integer_align(torch.from_numpy(frames), torch.ones(4, 32, 32, dtype=torch.bool), -np.array(offsets))
     assert torch.allclose(x[1, 0, 3:-3, 3:-3], x[0, 0, 3:-3, 3:-3])
     assert not m[1, -2:].any() and not m[1, :, :1].any() and m[1, :-2, 1:].all()
+
+
+def test_compare_figure_for_a_stack(tmp_path) -> None:  # noqa: ANN001
+    """`satsr compare --stack`: a PNG with the clearest frame, each method, uncertainty and HR."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from satsr.cli import app
+    from satsr.degrade import RevisitParams, psf_margin, scene_to_dn, simulate_revisits
+    from satsr.viz_misr import compare_misr
+    from test_probav import write_imgset
+
+    p = RevisitParams(n_frames=(5, 5))
+    m = psf_margin(p)
+    rng = np.random.default_rng(0)
+    st = simulate_revisits(scene_to_dn(rng.standard_normal((48 + 2 * m, 48 + 2 * m)), 4000, 0.2), 3, p, rng=0)
+    d = write_imgset(tmp_path / "imgset0001", st.lr[:, 0].numpy(), st.qm.numpy(), st.hr[0].numpy(), st.sm.numpy())
+    fig = compare_misr(tmp_path / "cmp.png", [d], methods=["baseline", create("piunet", 3, pretrained=False)],
+                       zoom=48)
+    with Image.open(fig) as im:
+        assert im.size[0] > 4 * im.size[1] // 2  # five panels side by side
+    res = CliRunner().invoke(app, ["compare", "--stack", str(d), "--model", "baseline", "--model", "median",
+                                   "-o", str(tmp_path / "cli.png"), "--zoom", "48"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "cli.png").exists() and not list(tmp_path.glob(".*tmp*"))

@@ -208,7 +208,7 @@ def test_real_l1c_folder(shared_data: Path, tmp_path: Path, capsys) -> None:  # 
     """The real 13-band L1C subset: 13 bands at 10 m, 10 m bands unchanged, B02's grid."""
     folder = shared_data / "sentinel2" / "l1c_13bands"
     out = tmp_path / "l1c_10m.tif"
-    code, _, err = run_cli(["sharpen", folder, out, "-m", "hpi", "-q"], capsys)
+    code, _, err = run_cli(["sharpen", folder, out, "-m", "bicubic", "-q"], capsys)  # the cheap one: I/O is tested
     assert code == 0, err
     b02 = next(folder.glob("*_B02.jp2"))
     with rasterio.open(out) as ds, rasterio.open(b02) as ref:

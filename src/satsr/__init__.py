@@ -18,6 +18,7 @@ _LAZY = {
     "upscale": "satsr.api",
     "list_models": "satsr.api",
     "load_model": "satsr.api",
+    "fuse": "satsr.fusion",
 }
 
 __all__ = ["__version__", *_LAZY]

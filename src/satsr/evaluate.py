@@ -9,7 +9,13 @@ degraded with MATLAB's anti-aliased bicubic (``satsr.degrade.downsample_bicubic`
 rounded to integers as saved LR PNGs are), super-resolved, clipped to 0..255 and rounded for 8-bit
 images, and compared with the HR image with ``scale`` px of border excluded: PSNR (per channel, then
 averaged over channels, then over images) and SSIM (same averaging). Bicubic always runs in the same
-call, so every model is compared with it on identical data.
+call, so every model is compared with it on identical data. Every row also reports its LR
+consistency (``consistency_rmse``: RMSE of ``downsample(SR) - LR`` in data units, ``satsr.trust``);
+``consistency=True`` adds a row per model with its output projected onto the LR, and ``opensr=True``
+the opensr-test metrics (``satsr.trust.opensr``).
+
+``evaluate_opensr`` scores models on one HR raster (e.g. a Sentinel-2 crop) with the opensr-test
+metrics: the HR is degraded Wald-style (or bicubic), super-resolved and compared.
 """
 
 from __future__ import annotations
@@ -110,6 +116,8 @@ class SisrRow:
     psnr: float
     ssim: float
     seconds: float = 0.0
+    consistency_rmse: float = float("nan")  # RMSE of downsample(SR) - LR, data units
+    opensr: dict[str, float] | None = None  # opensr-test metrics (means over images)
 
 
 @dataclass
@@ -121,8 +129,14 @@ class SisrReport:
     per_image: dict[str, list[float]] = field(default_factory=dict)  # "model#row" -> PSNR per image
 
     def to_json(self) -> dict[str, Any]:
-        return {"scale": self.scale, "images": self.images,
-                "rows": [{"model": r.model, "psnr": r.psnr, "ssim": r.ssim} for r in self.rows]}
+        rows = []
+        for r in self.rows:
+            row: dict[str, Any] = {"model": r.model, "psnr": r.psnr, "ssim": r.ssim,
+                                   "consistency_rmse": r.consistency_rmse}
+            if r.opensr is not None:
+                row["opensr"] = r.opensr
+            rows.append(row)
+        return {"scale": self.scale, "images": self.images, "rows": rows}
 
 
 def list_images(folder: str | os.PathLike[str], limit: int | None = None) -> list[Path]:
@@ -189,17 +203,23 @@ def super_resolve(upscaler: Any, lr: np.ndarray, eight_bit: bool) -> np.ndarray:
 
 
 def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequence[str | Any] = (),
-                  limit: int | None = None, device: str = "cpu", progress: Progress = None) -> SisrReport:
+                  limit: int | None = None, device: str = "cpu", progress: Progress = None,
+                  consistency: bool = False, opensr: bool = False) -> SisrReport:
     """PSNR/SSIM of each model on the HR images under ``hr_dir`` (see the module docstring).
 
     ``models`` are registry names of single-image models (or ready ``Upscaler`` objects); the
     first row is always bicubic, evaluated in the same run on the same data. Data range: 255 for
-    8-bit images, else each HR image's maximum (its peak).
+    8-bit images, else each HR image's maximum (its peak). Each row's ``consistency_rmse`` is the
+    mean over images of the RMSE of ``downsample_bicubic(SR) - LR``. ``consistency`` adds, after
+    each model, a row ``<model>+consistency`` scoring its output projected onto the LR
+    (``satsr.trust.project``, the bicubic degradation of this protocol). ``opensr`` adds the
+    opensr-test metrics to every row (values divided by 255 for 8-bit images, else by 10000).
     """
     import time
 
     from satsr import metrics
     from satsr.models import registry
+    from satsr.trust import Degradation, consistency_rmse, project
 
     # bicubic first, always; then every requested model as given (``--model bicubic`` gives a second,
     # identical row: a check that the harness treats models and the reference alike)
@@ -214,10 +234,19 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
             ups.append((m, registry.create(m, scale, **kwargs)))
         else:
             ups.append((getattr(m, "name", type(m).__name__), m))
-    keys = [f"{n}#{i}" for i, (n, _) in enumerate(ups)]
+    # one entry per row: (row name, key, upscaler index, projected?)
+    entries: list[tuple[str, str, int, bool]] = []
+    for i, (n, _) in enumerate(ups):
+        entries.append((n, f"{n}#{i}", i, False))
+        if consistency:
+            entries.append((f"{n}+consistency", f"{n}+consistency#{i}", i, True))
+    keys = [e[1] for e in entries]
+    deg = Degradation("bicubic", scale)
     files = list_images(hr_dir, limit)
     psnrs: dict[str, list[float]] = {k: [] for k in keys}
     ssims: dict[str, list[float]] = {k: [] for k in keys}
+    cons: dict[str, list[float]] = {k: [] for k in keys}
+    osr: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
     secs: dict[str, float] = {k: 0.0 for k in keys}
     for k, f in enumerate(files):
         img = read_any_image(f)
@@ -226,18 +255,103 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
         if min(lr.shape[-2:]) < 2:
             raise InputError(f"{f}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale}")
         peak = 255.0 if eight else float(hr.max())
-        for key, (_, up) in zip(keys, ups, strict=True):
+        outputs: dict[int, np.ndarray] = {}
+        for _, key, i, projected in entries:
             t0 = time.perf_counter()
-            sr = super_resolve(up, lr, eight)
+            if i not in outputs:
+                outputs[i] = super_resolve(ups[i][1], lr, eight)
+            sr = outputs[i]
+            if projected:
+                sr = project(sr, lr, deg, bounds=(0.0, 255.0) if eight else None)
+                if eight:
+                    sr = np.clip(np.round(sr), 0, 255)
             secs[key] += time.perf_counter() - t0
             psnrs[key].append(float(metrics.psnr(sr, hr, data_range=peak, border=scale)))
             ssims[key].append(float(metrics.ssim(sr, hr, data_range=peak, border=scale)))
+            cons[key].append(consistency_rmse(sr, lr, deg))
+            if opensr:
+                from satsr.trust.opensr import opensr_metrics
+
+                osr[key].append(opensr_metrics(lr, sr, hr, value_scale=255.0 if eight else 10000.0).to_dict())
         if progress:
             progress(f"[{k + 1}/{len(files)}] {f.name}")
-    rows = [SisrRow(model=n, psnr=float(np.mean(psnrs[k])), ssim=float(np.mean(ssims[k])), seconds=secs[k])
-            for k, (n, _) in zip(keys, ups, strict=True)]
+    rows = []
+    for name, key, _, _ in entries:
+        mean_osr = None
+        if opensr:
+            mean_osr = {m: float(np.nanmean([d[m] for d in osr[key]])) for m in osr[key][0]}
+        rows.append(SisrRow(model=name, psnr=float(np.mean(psnrs[key])), ssim=float(np.mean(ssims[key])),
+                            seconds=secs[key], consistency_rmse=float(np.mean(cons[key])), opensr=mean_osr))
     return SisrReport(scale=scale, images=len(files), rows=rows, hr_dir=str(hr_dir),
                       per_image={k: psnrs[k] for k in keys})
+
+
+# ----------------------------------------------------------------------------- opensr-test on a raster
+
+
+@dataclass
+class OpensrReport:
+    """opensr-test metrics of each model on one HR raster (see ``evaluate_opensr``)."""
+
+    hr: str
+    scale: int
+    degradation: str
+    value_scale: float
+    bands: list[int]
+    rows: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_opensr(hr: str | os.PathLike[str], scale: int = 4, models: Sequence[str | Any] = (),
+                    degradation: str = "wald", value_scale: float = 10000.0, bands: Sequence[int] | None = None,
+                    consistency: bool = False, device: str = "cpu") -> OpensrReport:
+    """opensr-test metrics (``satsr.trust.opensr``) of each model on one HR raster.
+
+    The HR (e.g. a Sentinel-2 10 m crop, reflectance x ``value_scale``) is cropped to a multiple of
+    ``scale`` and degraded (``"wald"``: Gaussian MTF, the Sentinel-2 convention, or ``"bicubic"``);
+    the LR is kept in float (no rounding). Bicubic always runs first. ``consistency`` adds a
+    ``<model>+consistency`` row per model with its output projected onto the LR using the same
+    degradation. Each row also has ``consistency_rmse`` (data units) and PSNR (peak: HR maximum).
+    """
+    from satsr import metrics
+    from satsr.io.raster import RasterReader
+    from satsr.models import registry
+    from satsr.trust import Degradation, consistency_rmse, downsample, project
+    from satsr.trust.opensr import opensr_metrics
+
+    deg = Degradation(degradation, scale)
+    with RasterReader(hr, bands=bands) as reader:
+        chosen = list(reader.bands)
+        img = reader.read().astype(np.float64)
+    hr_c = img[..., : img.shape[-2] - img.shape[-2] % scale, : img.shape[-1] - img.shape[-1] % scale]
+    lr = downsample(hr_c, deg)
+    if min(lr.shape[-2:]) < 8:
+        raise InputError(f"{hr}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale} with a 16-px border")
+    names: list[str | Any] = ["bicubic", *models]
+    rows: list[dict[str, Any]] = []
+    peak = float(hr_c.max())
+    for m in names:
+        if isinstance(m, str):
+            spec = registry.get_spec(m)
+            if spec.kind != "sisr":
+                raise OptionError(f"model {m!r} is a {spec.kind} model; `evaluate opensr` runs single-image models")
+            up = registry.create(m, scale, bands=lr.shape[0], **({"device": device} if spec.neural else {}))
+            label = m
+        else:
+            up, label = m, getattr(m, "name", type(m).__name__)
+        sr = super_resolve(up, lr.astype(np.float32), False)
+        variants = [(label, sr)]
+        if consistency:
+            variants.append((f"{label}+consistency", project(sr, lr, deg)))
+        for name, out in variants:
+            row: dict[str, Any] = {"model": name, "psnr": float(metrics.psnr(out, hr_c, peak, border=scale)),
+                                   "consistency_rmse": consistency_rmse(out, lr, deg)}
+            row.update(opensr_metrics(lr, out, hr_c, value_scale=value_scale).to_dict())
+            rows.append(row)
+    return OpensrReport(hr=str(hr), scale=scale, degradation=deg.describe(), value_scale=value_scale,
+                        bands=chosen, rows=rows)
 
 
 def report_dict(report: ProbavReport | SisrReport) -> dict[str, Any]:
@@ -246,5 +360,6 @@ def report_dict(report: ProbavReport | SisrReport) -> dict[str, Any]:
 
 
 __all__ = [
-    "ProbavReport", "SceneResult", "SisrReport", "SisrRow", "evaluate_probav", "evaluate_sisr", "list_images",
+    "OpensrReport", "ProbavReport", "SceneResult", "SisrReport", "SisrRow", "evaluate_opensr", "evaluate_probav",
+    "evaluate_sisr", "list_images",
 ]

@@ -73,6 +73,42 @@ def run_fuser(fuser: Any, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return (arr * vs).astype(np.float32)
 
 
+def run_fuser_with_uncertainty(fuser: Any, frames: np.ndarray,
+                               masks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Like ``run_fuser``, plus the fuser's own per-pixel sigma in data units (None if it has none)."""
+    vs = float(getattr(fuser, "value_scale", 1.0) or 1.0)
+    out, sig = fuser.fuse_with_uncertainty(frames / vs if vs != 1.0 else frames, masks)
+
+    def arr(t: Any) -> np.ndarray:
+        return (np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t) * vs).astype(np.float32)
+
+    return arr(out), (None if sig is None else arr(sig))
+
+
+def write_uncertainty(stack: Stack, sigma: np.ndarray, out: str | os.PathLike[str], scale: int,
+                      overwrite: bool = False) -> Path:
+    """Write a fuser's sigma ``(bands, H, W)`` as float32 GeoTIFF on the fused output's grid
+    (NaN where no frame had data); a PROBA-V imgset gives a plain (not georeferenced) TIFF."""
+    from satsr.io.raster import OutputProfile, output_profile, write_raster
+    from satsr.masking import upscale_mask
+
+    values = np.array(sigma, dtype=np.float32)
+    if stack.info is not None:
+        values[:, ~upscale_mask(stack.any_valid(), scale)] = np.nan
+        profile = output_profile(stack.info, scale, stack.bands, dtype="float32")
+        profile.colorinterp, profile.band_tags, profile.scales, profile.offsets, profile.units = (), (), (), (), ()
+    else:
+        c, h, w = values.shape
+        profile = OutputProfile(creation={"driver": "GTiff", "width": w, "height": h, "count": c,
+                                          "dtype": "float32", "tiled": True, "blockxsize": 256,
+                                          "blockysize": 256, "compress": "deflate", "predictor": 3})
+    profile.creation["nodata"] = float("nan")
+    profile.descriptions = tuple(f"uncertainty (fuser sigma) of band {b}" for b in range(1, values.shape[0] + 1))
+    profile.tags = {**profile.tags, "SATSR_MAP": "uncertainty",
+                    "SATSR_MAP_MEANING": "the fusion model's own per-pixel sigma, data units"}
+    return write_raster(out, values, profile, overwrite=overwrite)
+
+
 def fuse_stack(stack: Stack, method: str | Any = DEFAULT_METHOD, scale: int = 3, device: str = "cpu",
                **options: Any) -> np.ndarray:
     """Fuse a loaded ``Stack`` -> float32 ``(bands, h*scale, w*scale)``."""
@@ -86,13 +122,15 @@ def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
          out: str | os.PathLike[str] | None = None, method: str | Any = DEFAULT_METHOD, scale: int = 3,
          masks: Sequence[str | os.PathLike[str]] | None = None, mask_spec: str | None = None,
          clear_values: Sequence[float] | None = None, bands: Sequence[int] | None = None,
-         overwrite: bool = False, device: str = "cpu", **options: Any) -> np.ndarray | Path:
+         overwrite: bool = False, device: str = "cpu", uncertainty: str | os.PathLike[str] | None = None,
+         **options: Any) -> np.ndarray | Path:
     """Fuse revisits of one area into one image ``scale`` times finer.
 
     ``inputs``: a PROBA-V imgset folder, or a list of co-located rasters (with ``masks`` - one mask
     raster per frame - or ``mask_spec="OLD=NEW"``; ``clear_values`` say which mask values are clear,
     default non-zero). Without ``out`` the fused float32 array is returned; with it the result is
-    written (16-bit PNG for imgsets, GeoTIFF otherwise) and the path returned.
+    written (16-bit PNG for imgsets, GeoTIFF otherwise) and the path returned. ``uncertainty`` (with
+    ``out``) also writes the fuser's own per-pixel sigma (e.g. PIUnet's) as a float32 GeoTIFF.
     """
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     stack = load_stack(paths, masks=masks, mask_spec=mask_spec, clear_values=clear_values, bands=bands)
@@ -102,10 +140,28 @@ def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         from satsr.io.raster import check_output
 
         check_output(out, overwrite)  # fail before the work, not after
-    fused = fuse_stack(stack, method, scale, device, **options)
-    if out is None:
-        return fused
-    return write_fused(stack, fused, out, scale, overwrite=overwrite)
+        if uncertainty is not None:
+            check_output(uncertainty, overwrite)
+            if Path(uncertainty).resolve() == Path(out).resolve():
+                raise OptionError(f"{uncertainty}: --uncertainty would overwrite the output; give it its own name")
+    elif uncertainty is not None:
+        raise OptionError("--uncertainty writes a file beside the output; give an output too")
+    if uncertainty is None:
+        fused = fuse_stack(stack, method, scale, device, **options)
+        return fused if out is None else write_fused(stack, fused, out, scale, overwrite=overwrite)
+    fuser = build_fuser(method, scale, device, **options)
+    if int(getattr(fuser, "scale", scale)) != scale:
+        raise OptionError(f"the fuser upscales by {fuser.scale}, not {scale}")
+    fused, sigma = run_fuser_with_uncertainty(fuser, stack.frames, stack.masks)
+    if sigma is None:
+        name = method if isinstance(method, str) else getattr(fuser, "name", "this fuser")
+        raise OptionError(f"method {name!r} gives no per-pixel uncertainty; --uncertainty needs a fuser "
+                          "that predicts one (piunet)")
+    assert out is not None
+    written = write_fused(stack, fused, out, scale, overwrite=overwrite)
+    write_uncertainty(stack, sigma, uncertainty, scale, overwrite=overwrite)
+    return written
 
 
-__all__ = ["DEFAULT_METHOD", "build_fuser", "fuse", "fuse_stack", "parse_options", "run_fuser"]
+__all__ = ["DEFAULT_METHOD", "build_fuser", "fuse", "fuse_stack", "parse_options", "run_fuser",
+           "run_fuser_with_uncertainty", "write_uncertainty"]

@@ -141,7 +141,7 @@ class _Job:
     guide: Any = None
     name: str = "copy"
 
-    def fit(self, max_pixels: int = 1 << 20, window: int = 512) -> None:
+    def fit(self, max_pixels: int = 1 << 18, window: int = 256) -> None:
         """Let a model with a scene-level fit (HPI's global regression) see the whole scene once:
         all of it when the low-res grid has at most ``max_pixels``, else a 3 x 3 grid of windows."""
         if self.ratio == 1 or not hasattr(self.model, "fit"):

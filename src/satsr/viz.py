@@ -31,6 +31,8 @@ class Panel:
     image: np.ndarray
     metrics: dict[str, float] = field(default_factory=dict)
     upscale: int = 1
+    cmap: str | None = None  # a per-pixel map: its band mean shown with this colormap over ``vrange``
+    vrange: tuple[float, float] = (0.0, 1.0)
 
     def on_grid(self) -> np.ndarray:
         img = np.asarray(self.image, np.float64)
@@ -115,17 +117,25 @@ def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str], crop
     grids = [p.on_grid() for p in panels]
     shape = grids[0].shape
     for p, g in zip(panels, grids, strict=True):
-        if g.shape[-2:] != shape[-2:] or g.shape[0] != shape[0]:
+        if g.shape[-2:] != shape[-2:] or (g.shape[0] != shape[0] and p.cmap is None):
             raise ValueError(f"panel {p.title!r} is {g.shape}, the first panel {shape}")
     sel = display_bands(shape[0], bands)
     r, c, hh, ww = _crop_box(shape[-2:], crop, zoom)
-    crops = [g[sel, r:r + hh, c:c + ww] for g in grids]
-    lo, hi = limits if limits is not None else stretch_limits(crops[reference], percentiles)
+    crops = [g[:, r:r + hh, c:c + ww] if p.cmap else g[sel, r:r + hh, c:c + ww] for p, g in zip(panels, grids,
+                                                                                             strict=True)]
+    ref = reference % len(panels)
+    if panels[ref].cmap is not None:  # the stretch comes from an image, never from a map
+        ref = max(i for i, p in enumerate(panels) if p.cmap is None)
+    lo, hi = limits if limits is not None else stretch_limits(crops[ref], percentiles)
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False)
     for ax, p, im in zip(axes[0], panels, crops, strict=True):
-        disp = to_display(im, lo, hi)
-        ax.imshow(disp, cmap="gray" if disp.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        if p.cmap is not None:
+            ax.imshow(np.nan_to_num(im.mean(0)), cmap=p.cmap, vmin=p.vrange[0], vmax=p.vrange[1],
+                      interpolation="nearest")
+        else:
+            disp = to_display(im, lo, hi)
+            ax.imshow(disp, cmap="gray" if disp.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         text = p.title
         if p.metrics:
             text += "\n" + "  ".join(f"{k} {v:.4g}" if abs(v) < 100 else f"{k} {v:.2f}" for k, v in p.metrics.items())
@@ -144,8 +154,8 @@ def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str], crop
 
 
 def _model_panels(lr: np.ndarray, scale: int, models: Sequence[str | Any], eight_bit: bool,
-                  device: str) -> list[tuple[str, np.ndarray]]:
-    """Bicubic then each requested model on ``lr`` (no duplicates), in data units."""
+                  device: str) -> list[tuple[str, np.ndarray, Any]]:
+    """Bicubic then each requested model on ``lr`` (no duplicates): (label, output in data units, model)."""
     from satsr.evaluate import super_resolve
     from satsr.models import registry
 
@@ -163,21 +173,40 @@ def _model_panels(lr: np.ndarray, scale: int, models: Sequence[str | Any], eight
             label = m
         else:
             up, label = m, getattr(m, "name", type(m).__name__)
-        out.append((label, super_resolve(up, lr, eight_bit)))
+        out.append((label, super_resolve(up, lr, eight_bit), up))
     return out
+
+
+def trust_panels(label: str, up: Any, lr: np.ndarray, unc_max: float | None = None) -> list[Panel]:
+    """Uncertainty (8-flip spread, DN) and hallucination (0..1) panels of model ``up`` on ``lr``
+    (``satsr.trust``), band means shown as heat maps; ``unc_max`` fixes the uncertainty colour range.
+    The hallucination floor is 1 DN, or 0.001 for data in 0..2 (reflectance)."""
+    from satsr.trust import TrustOptions, TrustUpscaler
+
+    floor = 1.0 if float(np.nanmax(lr)) > 2.0 else 1e-3
+    options = TrustOptions(uncertainty=True, hallucination=True, floor=floor)
+    maps = TrustUpscaler(up, options).call_masked(np.asarray(lr, np.float32), None)
+    c = lr.shape[0]
+    unc, hal = maps[c:2 * c], maps[2 * c:]
+    top = unc_max if unc_max is not None else max(float(np.percentile(unc.mean(0), 99)), 1e-6)
+    return [Panel(f"{label}: uncertainty (0-{top:.3g} DN)", unc, cmap="magma", vrange=(0.0, top)),
+            Panel(f"{label}: hallucination (0-1)", hal, cmap="viridis", vrange=(0.0, 1.0))]
 
 
 def compare_sisr(out: str | os.PathLike[str], hr: str | os.PathLike[str] | None = None,
                  lr: str | os.PathLike[str] | None = None, scale: int = 4, models: Sequence[str | Any] = (),
                  crop: Sequence[int] | None = None, zoom: int = 192, bands: Sequence[int] | None = None,
-                 stretch: bool | None = None, device: str = "cpu", context: int = 16) -> Path:
+                 stretch: bool | None = None, device: str = "cpu", context: int = 16,
+                 trust: bool = False) -> Path:
     """Comparison figure for single-image SR.
 
     With ``hr``: the HR image is degraded (MATLAB bicubic, as in ``satsr evaluate sisr``) and LR
     (nearest-upscaled), bicubic, the models and HR are shown with PSNR/SSIM against HR (``scale`` px
     border excluded). With ``lr`` only: LR, bicubic and the models, without metrics. Only the
     zoomed area plus ``context`` LR px around it is processed, so big rasters are cheap.
-    ``stretch``: 2-98 % percentile stretch; default on for anything but 8-bit data.
+    ``stretch``: 2-98 % percentile stretch; default on for anything but 8-bit data. ``trust``
+    adds each model's uncertainty and hallucination maps (``satsr.trust``) after its image, the
+    uncertainty of all models on one colour scale.
     """
     from satsr import metrics
     from satsr.evaluate import degrade_for_eval, is_8bit, read_any_image
@@ -203,7 +232,15 @@ def compare_sisr(out: str | os.PathLike[str], hr: str | os.PathLike[str] | None 
     ys, xs = r - r0 * scale, c - c0 * scale  # zoom square inside the ROI's output grid
     panels = [Panel(f"LR x1/{scale} (nearest)", lr_roi, upscale=scale)]
     peak = 255.0 if eight else (float(hr_roi.max()) if hr_roi is not None else 1.0)
-    for label, sr in _model_panels(lr_roi, scale, models, eight, device):
+    computed = _model_panels(lr_roi, scale, models, eight, device)
+    maps: dict[str, list[Panel]] = {}
+    if trust:
+        maps = {label: trust_panels(label, up, lr_roi) for label, _, up in computed}
+        top = max(float(np.percentile(p[0].image[:, ys:ys + s, xs:xs + s].mean(0), 99)) for p in maps.values())
+        for panel_pair in maps.values():
+            panel_pair[0].vrange = (0.0, max(top, 1e-6))
+            panel_pair[0].title = panel_pair[0].title.split(" (")[0] + f" (0-{max(top, 1e-6):.3g} DN)"
+    for label, sr, _ in computed:
         m: dict[str, float] = {}
         if hr_roi is not None:
             a = sr[:, ys:ys + s, xs:xs + s]
@@ -211,6 +248,7 @@ def compare_sisr(out: str | os.PathLike[str], hr: str | os.PathLike[str] | None 
             m = {"PSNR": float(metrics.psnr(a, b, peak, border=scale)),
                  "SSIM": float(metrics.ssim(a, b, peak, border=scale))}
         panels.append(Panel(label, sr, m))
+        panels.extend(maps.get(label, []))
     if hr_roi is not None:
         panels.append(Panel("HR", hr_roi))
     use_stretch = (not eight) if stretch is None else stretch
@@ -220,4 +258,5 @@ def compare_sisr(out: str | os.PathLike[str], hr: str | os.PathLike[str] | None 
     return comparison_figure(panels, out, crop=(ys, xs, s), bands=None, limits=limits, title=title)
 
 
-__all__ = ["Panel", "compare_sisr", "comparison_figure", "display_bands", "stretch_limits", "to_display"]
+__all__ = ["Panel", "compare_sisr", "comparison_figure", "display_bands", "stretch_limits", "to_display",
+           "trust_panels"]

@@ -78,16 +78,20 @@ def sisr_cmd(
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (sorted by path).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress on stderr.")] = False,
+    consistency: Annotated[bool, typer.Option(
+        "--consistency", help="Also score each model's output projected onto the LR (one more row each).")] = False,
+    opensr: Annotated[bool, typer.Option("--opensr", help="Also compute the opensr-test metrics.")] = False,
 ) -> None:
     """Degrade each HR image (MATLAB bicubic), super-resolve it and report PSNR/SSIM beside bicubic.
 
     Border of SCALE px excluded; 8-bit outputs clipped and rounded; PSNR and SSIM averaged over
-    channels, then images.
+    channels, then images. "LR cons." is the RMSE of downsample(SR) - LR (DN): 0 means the output
+    agrees exactly with its input.
     """
     from satsr.evaluate import evaluate_sisr
 
     report = evaluate_sisr(hr_dir, scale, model or [], limit=limit, device=device,
-                           progress=_progress(verbose))
+                           progress=_progress(verbose), consistency=consistency, opensr=opensr)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
@@ -95,9 +99,65 @@ def sisr_cmd(
     from rich.table import Table
 
     table = Table(title=f"x{scale} on {report.images} images of {hr_dir}")
-    for col in ("model", "PSNR (dB)", "SSIM", "vs bicubic (dB)", "time (s)"):
+    osr_cols = list(OPENSR_COLUMNS) if opensr else []
+    for col in ("model", "PSNR (dB)", "SSIM", "vs bicubic (dB)", "LR cons.", *osr_cols, "time (s)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = report.rows[0].psnr
     for r in report.rows:
-        table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", f"{r.psnr - base:+.3f}", f"{r.seconds:.1f}")
+        extra = [_fmt_osr(r.opensr, k) for k in OPENSR_COLUMNS.values()] if opensr else []
+        table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", f"{r.psnr - base:+.3f}",
+                      f"{r.consistency_rmse:.3f}", *extra, f"{r.seconds:.1f}")
+    Console().print(table)
+
+
+# table header -> opensr-test metric
+OPENSR_COLUMNS = {"reflect.": "reflectance", "spectral (deg)": "spectral", "spatial (px)": "spatial",
+                  "synthesis": "synthesis", "improv.": "improvement", "omission": "omission",
+                  "halluc.": "hallucination"}
+
+
+def _fmt_osr(values: dict[str, float] | None, key: str) -> str:
+    if not values or key not in values:
+        return "-"
+    v = values[key]
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+@evaluate_app.command("opensr")
+def opensr_cmd(
+    hr: Annotated[Path, typer.Option("--hr", help="HR raster, e.g. a Sentinel-2 10 m crop (reflectance x 10000).")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Model to evaluate (repeatable); bicubic always runs.")] = None,
+    degradation: Annotated[str, typer.Option(help="How the LR is made: wald (Gaussian MTF) or bicubic.")] = "wald",
+    value_scale: Annotated[float, typer.Option(help="Divide values by this to get reflectance.")] = 10000.0,
+    bands: Annotated[str | None, typer.Option(help="1-based bands to use, e.g. 1,2,3 (RGB first).")] = None,
+    consistency: Annotated[bool, typer.Option(
+        "--consistency", help="Also score each model's output projected onto the LR.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+) -> None:
+    """opensr-test metrics (v1.3.3, "nd" distance) of models on one HR raster degraded to LR.
+
+    consistency (reflectance, spectral, spatial: SR vs its LR), synthesis (detail added) and
+    correctness (improvement / omission / hallucination shares, summing to 1). The first three RGB
+    bands are used for the spatial shift.
+    """
+    from satsr.cli.upscale import parse_bands
+    from satsr.evaluate import evaluate_opensr
+
+    report = evaluate_opensr(hr, scale, model or [], degradation=degradation, value_scale=value_scale,
+                             bands=parse_bands(bands), consistency=consistency, device=device)
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"opensr-test metrics, x{scale}, LR: {report.degradation}, {Path(hr).name}")
+    for col in ("model", "PSNR (dB)", "LR cons.", *OPENSR_COLUMNS):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in report.rows:
+        table.add_row(r["model"], f"{r['psnr']:.3f}", f"{r['consistency_rmse']:.3g}",
+                      *[_fmt_osr(r, k) for k in OPENSR_COLUMNS.values()])
     Console().print(table)

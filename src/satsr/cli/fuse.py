@@ -16,8 +16,10 @@ from satsr.errors import OptionError
 def fuse_cmd(
     paths: Annotated[list[Path], typer.Argument(
         help="FRAMES... OUT: co-located rasters then the output GeoTIFF, or IMGSET_DIR OUT.png.")],
-    method: Annotated[str, typer.Option("--method", "-m",
-                                        help="Fusion method: baseline, shiftadd, median (see `satsr models`).")]
+    method: Annotated[str, typer.Option(
+        "--method", "--model", "-m",
+        help="Fusion method: baseline, shiftadd, median, or a deep model: highresnet, rams, trmisr, piunet "
+             "(see `satsr models`).")]
     = "baseline",
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor (PROBA-V: 3).")] = 3,
     masks: Annotated[list[Path] | None, typer.Option(
@@ -32,6 +34,9 @@ def fuse_cmd(
     device: Annotated[str, typer.Option(help="cpu or cuda (neural methods).")] = "cpu",
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="Method option KEY=VALUE (repeatable), e.g. --set sigma=0.75.")] = None,
+    uncertainty: Annotated[Path | None, typer.Option(
+        help="Also write the fuser's own per-pixel sigma (float32 GeoTIFF; fusers that predict one: piunet).")]
+    = None,
 ) -> None:
     """Fuse revisits of one area into one image SCALE times finer.
 
@@ -61,6 +66,8 @@ def fuse_cmd(
     t0 = time.perf_counter()
     written = fuse(inputs, out, method=method, scale=scale, masks=masks, mask_spec=mask_spec,
                    clear_values=values, bands=band_list, overwrite=overwrite, device=device,
-                   **parse_options(settings))
+                   uncertainty=uncertainty, **parse_options(settings))
     typer.echo(f"wrote {written} ({method} x{scale}, {len(inputs) if len(inputs) > 1 else 'imgset'} "
                f"input{'s' if len(inputs) > 1 else ''}, {time.perf_counter() - t0:.1f} s)")
+    if uncertainty is not None:
+        typer.echo(f"wrote {uncertainty} (uncertainty map)")

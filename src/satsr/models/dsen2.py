@@ -75,7 +75,7 @@ class DSen2(nn.Module):
         parts = [guide, up] if self.base == "bicubic" else [guide, up, base]
         x = torch.cat([p.to(guide.dtype) for p in parts], 1)
         H = x.shape[-2]
-        if rows <= 0 or H <= rows:
+        if rows <= 0 or rows >= H:
             return self.tail(self.body(self.head(x)))
         out = []
         for r0 in range(0, H, rows):

@@ -99,7 +99,8 @@ def hpi_prior(pairs: list[tuple[torch.Tensor, torch.Tensor]], ratio: int) -> Pri
     g_parts, l_parts = [], []
     for guide, lowres in pairs:
         h, w = lowres.shape[-2:]
-        g_parts.append(wald_degrade(guide.double(), ratio)[..., :h, :w].reshape(guide.shape[0], -1))
+        g_lr = torch.cat([wald_degrade(band[None].double(), ratio) for band in guide])  # band by band: memory
+        g_parts.append(g_lr[..., :h, :w].reshape(guide.shape[0], -1))
         l_parts.append(lowres.double().reshape(lowres.shape[0], -1))
     G = torch.cat(g_parts, 1)[None, :, None]  # (1, g, 1, P)
     L = torch.cat(l_parts, 1)[None, :, None]

@@ -250,7 +250,7 @@ class NeuralFuser(Fuser):
 
     def __init__(self, net: MISRNet, name: str, scale: int, card: ModelCard | None = None,
                  device: str | torch.device = "cpu", max_frames: int = 16, tile: int = 160,
-                 context: int = 24, align: bool = True) -> None:
+                 context: int = 24, align: bool = True, tta: bool = False) -> None:
         self.net = net.eval().to(device)
         self.name = name
         self.scale = scale
@@ -261,6 +261,7 @@ class NeuralFuser(Fuser):
         self.tile = int(tile)
         self.context = int(context)
         self.align = bool(align)
+        self.tta = bool(tta)
         self.last_shifts: np.ndarray | None = None
         self.net_bands = int(getattr(net, "bands", 1))
         self.bands = None if self.net_bands == 1 else (self.net_bands,)
@@ -317,6 +318,26 @@ class NeuralFuser(Fuser):
         return integer_align(x, m, shifts)
 
     def _run(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.tta:
+            return self._run_once(x, m)
+        # self-ensemble over the 8 flips/rotations (the sensor model is symmetric): each result is
+        # mapped back and averaged, which cancels orientation-dependent artefacts of the network
+        ys, sigs = [], []
+        for k in range(4):
+            for flip in (False, True):
+                xt, mt = torch.rot90(x, k, (-2, -1)), torch.rot90(m, k, (-2, -1))
+                if flip:
+                    xt, mt = xt.flip(-1), mt.flip(-1)
+                y, sig = self._run_once(xt, mt)
+                if flip:
+                    y = y.flip(-1)
+                    sig = None if sig is None else sig.flip(-1)
+                ys.append(torch.rot90(y, -k, (-2, -1)))
+                if sig is not None:
+                    sigs.append(torch.rot90(sig, -k, (-2, -1)))
+        return torch.stack(ys).mean(0), (torch.stack(sigs).mean(0) if sigs else None)
+
+    def _run_once(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         prep = prepare(x[None], m[None], match=self.net.match)
         h, w = x.shape[-2:]
         s = self.scale

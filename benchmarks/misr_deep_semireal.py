@@ -1,0 +1,74 @@
+"""Deep fusers on semi-real revisits built from PROBA-V scenes that are NOT scored.
+
+Same cases as ``benchmarks/misr_semireal.py`` (test/ and lr_only/ scenes only; the scored train/
+scenes with HR are never read): one of the clearest real 128 x 128 LR frames plays the HR image (its
+quality map the status map), the scene's other frames reduced 3x by 3 x 3 area averaging (clear only
+where all 9 pixels are) are the revisits. Texture, revisit-to-revisit changes, clouds and quality-map
+misses are real; the 3x reduction is a plain box (sharper than the PSF the deep models were trained
+for, so their deblurring is not what this measures: it checks their robustness to real temporal
+changes).
+
+    .venv/bin/python benchmarks/misr_deep_semireal.py [--holdouts 3] [--methods baseline median highresnet rams]
+
+Prints one JSON object: per method the mean score (cPSNR of the baseline / cPSNR of the method on the
+same frames; < 1 beats the baseline) and the number of cases it beats the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "probav"
+
+
+def reduce3(frames: np.ndarray, qm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t, h, w = frames.shape
+    h3, w3 = h // 3 * 3, w // 3 * 3
+    f = frames[:, :h3, :w3].reshape(t, h3 // 3, 3, w3 // 3, 3).mean((2, 4))
+    m = qm[:, :h3, :w3].reshape(t, h3 // 3, 3, w3 // 3, 3).all((2, 4))
+    return f, m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--holdouts", type=int, default=3)
+    ap.add_argument("--methods", nargs="+", default=["baseline", "median", "shiftadd", "highresnet", "rams"])
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from satsr.data.probav import find_imgsets, read_imgset
+    from satsr.fusion import build_fuser, run_fuser
+    from satsr.metrics import cpsnr
+
+    fusers = {m: build_fuser(m, 3) for m in args.methods}
+    scenes = find_imgsets(ROOT, with_hr=False)  # test/ and lr_only/: scenes without HR
+    scores: dict[str, list[float]] = {m: [] for m in fusers}
+    cases = []
+    for p in scenes:
+        s = read_imgset(p)
+        if s.hr is not None:  # never a scored scene
+            continue
+        for k in range(min(args.holdouts, len(s.lr))):
+            hr, sm = s.lr[k, :126, :126].astype(np.float64), s.qm[k, :126, :126]
+            rest = [i for i in range(len(s.lr)) if i != k]
+            lr, qm = reduce3(s.lr[rest].astype(np.float64), s.qm[rest])
+            order = np.argsort(-qm.reshape(len(qm), -1).sum(1), kind="stable")
+            lr, qm = lr[order][:, None], qm[order]
+            outs = {m: run_fuser(f, lr, qm)[0] for m, f in fusers.items()}
+            base = cpsnr(run_fuser(build_fuser("baseline", 3), lr, qm)[0], hr, sm)
+            for m, out in outs.items():
+                scores[m].append(float(base / cpsnr(out, hr, sm)))
+            cases.append(f"{p.relative_to(ROOT)} holdout {s.frame_names[k]}")
+    result = {"cases": len(cases), "methods": {m: {"score": round(float(np.mean(v)), 5),
+                                                   "wins": int(np.sum(np.array(v) < 1))}
+                                               for m, v in scores.items()}}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
