@@ -19,6 +19,8 @@ _LAZY = {
     "list_models": "satsr.api",
     "load_model": "satsr.api",
     "fuse": "satsr.fusion",
+    "sharpen_files": "satsr.sharpen",
+    "sharpen_arrays": "satsr.sharpen",
 }
 
 __all__ = ["__version__", *_LAZY]
