@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio
 from typer.testing import CliRunner
 
 from satsr.cli import app, main
-from satsr.evaluate import evaluate_probav, evaluate_sisr, list_images
+from satsr.errors import OptionError
+from satsr.evaluate import degrade_for_eval, evaluate_probav, evaluate_sisr, list_images
 from test_probav import write_imgset  # tests/ is on sys.path (rootdir-relative imports)
 
 runner = CliRunner()
@@ -66,7 +68,31 @@ def test_sisr_cli_table_and_json(tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", "sisr", "--hr-dir", str(folder), "--scale", "2", "--json", "--limit", "1"])
     data = json.loads(res.output)
     assert data["scale"] == 2 and data["images"] == 1 and [r["model"] for r in data["rows"]] == ["bicubic"]
-    assert set(data["rows"][0]) == {"model", "psnr", "ssim", "consistency_rmse"}
+    # RGB images are multi-band: the mean spectral angle comes with PSNR/SSIM
+    assert set(data["rows"][0]) == {"model", "psnr", "ssim", "sam", "consistency_rmse"}
+    assert 0 < data["rows"][0]["sam"] < 45
+
+
+def test_sisr_on_one_geotiff_with_wald_degradation(tmp_path: Path) -> None:
+    """A single 16-bit GeoTIFF is a one-image evaluation; Wald LR differs from bicubic LR; SAM per row."""
+    import rasterio
+
+    from satsr.degrade import wald_degrade
+
+    rng = np.random.default_rng(3)
+    hr = (1000 + 3000 * gaussian_filter(rng.random((2, 64, 64)), (0, 2, 2))).astype(np.uint16)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=2, dtype="uint16") as ds:
+        ds.write(hr)
+    assert list_images(path) == [path]
+    hr_c, lr = degrade_for_eval(hr.astype(np.float32), 2, False, "wald")
+    np.testing.assert_allclose(lr, wald_degrade(hr.astype(np.float64), 2), atol=1e-3)
+    assert not np.allclose(lr, degrade_for_eval(hr.astype(np.float32), 2, False)[1], atol=1.0)
+    rep = evaluate_sisr(path, 2, ["lanczos"], degradation="wald")
+    assert rep.images == 1 and [r.model for r in rep.rows] == ["bicubic", "lanczos"]
+    assert all(np.isfinite(r.sam) and r.sam > 0 for r in rep.rows)
+    with pytest.raises(OptionError):
+        evaluate_sisr(path, 2, [], degradation="gauss")
 
 
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

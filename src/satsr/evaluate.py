@@ -30,7 +30,7 @@ import numpy as np
 
 from satsr.errors import InputError, OptionError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".jp2")
 Progress = Callable[[str], None] | None
 
 
@@ -115,6 +115,7 @@ class SisrRow:
     model: str
     psnr: float
     ssim: float
+    sam: float = float("nan")  # mean spectral angle (degrees), multi-band images only
     seconds: float = 0.0
     consistency_rmse: float = float("nan")  # RMSE of downsample(SR) - LR, data units
     opensr: dict[str, float] | None = None  # opensr-test metrics (means over images)
@@ -133,6 +134,8 @@ class SisrReport:
         for r in self.rows:
             row: dict[str, Any] = {"model": r.model, "psnr": r.psnr, "ssim": r.ssim,
                                    "consistency_rmse": r.consistency_rmse}
+            if not np.isnan(r.sam):
+                row["sam"] = r.sam
             if r.opensr is not None:
                 row["opensr"] = r.opensr
             rows.append(row)
@@ -140,10 +143,15 @@ class SisrReport:
 
 
 def list_images(folder: str | os.PathLike[str], limit: int | None = None) -> list[Path]:
-    """Image files under ``folder`` (recursive), sorted by path; the first ``limit`` when given."""
+    """Image files under ``folder`` (recursive), sorted by path; the first ``limit`` when given.
+
+    A single image file is accepted too (a one-image evaluation, e.g. a held-out GeoTIFF crop).
+    """
     d = Path(folder)
+    if d.is_file() and d.suffix.lower() in IMAGE_SUFFIXES:
+        return [d]
     if not d.is_dir():
-        raise InputError(f"{d}: no such folder; give a folder of HR images (searched recursively)")
+        raise InputError(f"{d}: no such folder or image; give a folder of HR images (searched recursively)")
     files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"{d}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
@@ -156,7 +164,7 @@ def list_images(folder: str | os.PathLike[str], limit: int | None = None) -> lis
 
 def read_any_image(path: Path) -> np.ndarray:
     """float32 ``(C, H, W)`` in file units: PNG/JPEG through Pillow, TIFF/GeoTIFF through rasterio."""
-    if path.suffix.lower() in (".tif", ".tiff"):
+    if path.suffix.lower() in (".tif", ".tiff", ".jp2"):
         from satsr.io.raster import RasterReader
 
         with RasterReader(path) as r:
@@ -168,7 +176,7 @@ def read_any_image(path: Path) -> np.ndarray:
 
 def is_8bit(path: Path, image: np.ndarray) -> bool:
     """8-bit data: the file stores bytes (PNG/JPEG from Pillow, or a uint8 raster)."""
-    if path.suffix.lower() in (".tif", ".tiff"):
+    if path.suffix.lower() in (".tif", ".tiff", ".jp2"):
         from satsr.io.raster import inspect
 
         return inspect(path).dtype == "uint8"
@@ -180,12 +188,22 @@ def is_8bit(path: Path, image: np.ndarray) -> bool:
         return im.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 
 
-def degrade_for_eval(hr: np.ndarray, scale: int, eight_bit: bool) -> tuple[np.ndarray, np.ndarray]:
-    """HR cropped to a multiple of ``scale`` and its bicubic LR (rounded/clipped for 8-bit data)."""
-    from satsr.degrade import crop_to_multiple, downsample_bicubic
+def degrade_for_eval(hr: np.ndarray, scale: int, eight_bit: bool,
+                     degradation: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
+    """HR cropped to a multiple of ``scale`` and its LR (rounded/clipped for 8-bit data).
+
+    ``bicubic``: MATLAB anti-aliased bicubic (the SR benchmark convention); ``wald``: the Wald
+    protocol's Gaussian MTF (0.3 at the LR Nyquist frequency), for multispectral sensors.
+    """
+    from satsr.degrade import crop_to_multiple, downsample_bicubic, wald_degrade
 
     hr_c = np.asarray(crop_to_multiple(hr, scale), np.float32)
-    lr = np.asarray(downsample_bicubic(hr_c, scale), np.float32)
+    if degradation == "wald":
+        lr = np.asarray(wald_degrade(hr_c.astype(np.float64), scale), np.float32)
+    elif degradation == "bicubic":
+        lr = np.asarray(downsample_bicubic(hr_c, scale), np.float32)
+    else:
+        raise OptionError(f"unknown degradation {degradation!r}; use bicubic or wald")
     if eight_bit:
         lr = np.clip(np.round(lr), 0, 255)
     return hr_c, lr
@@ -204,7 +222,7 @@ def super_resolve(upscaler: Any, lr: np.ndarray, eight_bit: bool) -> np.ndarray:
 
 def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequence[str | Any] = (),
                   limit: int | None = None, device: str = "cpu", progress: Progress = None,
-                  consistency: bool = False, opensr: bool = False) -> SisrReport:
+                  consistency: bool = False, opensr: bool = False, degradation: str = "bicubic") -> SisrReport:
     """PSNR/SSIM of each model on the HR images under ``hr_dir`` (see the module docstring).
 
     ``models`` are registry names of single-image models (or ready ``Upscaler`` objects); the
@@ -214,6 +232,8 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
     each model, a row ``<model>+consistency`` scoring its output projected onto the LR
     (``satsr.trust.project``, the bicubic degradation of this protocol). ``opensr`` adds the
     opensr-test metrics to every row (values divided by 255 for 8-bit images, else by 10000).
+    ``degradation="wald"`` makes the LR with the Wald protocol instead of bicubic (multispectral
+    sensors); multi-band images also get the mean spectral angle (SAM, degrees) per row.
     """
     import time
 
@@ -241,17 +261,18 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
         if consistency:
             entries.append((f"{n}+consistency", f"{n}+consistency#{i}", i, True))
     keys = [e[1] for e in entries]
-    deg = Degradation("bicubic", scale)
+    deg = Degradation(degradation, scale)
     files = list_images(hr_dir, limit)
     psnrs: dict[str, list[float]] = {k: [] for k in keys}
     ssims: dict[str, list[float]] = {k: [] for k in keys}
+    sams: dict[str, list[float]] = {k: [] for k in keys}
     cons: dict[str, list[float]] = {k: [] for k in keys}
     osr: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
     secs: dict[str, float] = {k: 0.0 for k in keys}
     for k, f in enumerate(files):
         img = read_any_image(f)
         eight = is_8bit(f, img)
-        hr, lr = degrade_for_eval(img, scale, eight)
+        hr, lr = degrade_for_eval(img, scale, eight, degradation)
         if min(lr.shape[-2:]) < 2:
             raise InputError(f"{f}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale}")
         peak = 255.0 if eight else float(hr.max())
@@ -268,6 +289,8 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
             secs[key] += time.perf_counter() - t0
             psnrs[key].append(float(metrics.psnr(sr, hr, data_range=peak, border=scale)))
             ssims[key].append(float(metrics.ssim(sr, hr, data_range=peak, border=scale)))
+            if hr.shape[0] > 1:
+                sams[key].append(float(metrics.sam(sr, hr, border=scale)))
             cons[key].append(consistency_rmse(sr, lr, deg))
             if opensr:
                 from satsr.trust.opensr import opensr_metrics
@@ -280,7 +303,8 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
         mean_osr = None
         if opensr:
             mean_osr = {m: float(np.nanmean([d[m] for d in osr[key]])) for m in osr[key][0]}
-        rows.append(SisrRow(model=name, psnr=float(np.mean(psnrs[key])), ssim=float(np.mean(ssims[key])),
+        sam = float(np.mean(sams[key])) if sams[key] else float("nan")
+        rows.append(SisrRow(model=name, psnr=float(np.mean(psnrs[key])), ssim=float(np.mean(ssims[key])), sam=sam,
                             seconds=secs[key], consistency_rmse=float(np.mean(cons[key])), opensr=mean_osr))
     return SisrReport(scale=scale, images=len(files), rows=rows, hr_dir=str(hr_dir),
                       per_image={k: psnrs[k] for k in keys})

@@ -70,7 +70,8 @@ def probav_cmd(
 
 @evaluate_app.command("sisr")
 def sisr_cmd(
-    hr_dir: Annotated[Path, typer.Option("--hr-dir", help="Folder of HR images (searched recursively).")],
+    hr_dir: Annotated[Path, typer.Option(
+        "--hr-dir", help="Folder of HR images (searched recursively), or one image / GeoTIFF.")],
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="Model to evaluate (repeatable); bicubic always runs.")] = None,
@@ -81,8 +82,10 @@ def sisr_cmd(
     consistency: Annotated[bool, typer.Option(
         "--consistency", help="Also score each model's output projected onto the LR (one more row each).")] = False,
     opensr: Annotated[bool, typer.Option("--opensr", help="Also compute the opensr-test metrics.")] = False,
+    degradation: Annotated[str, typer.Option(
+        help="How LR is made: bicubic (MATLAB, SR benchmarks) or wald (Gaussian MTF, multispectral).")] = "bicubic",
 ) -> None:
-    """Degrade each HR image (MATLAB bicubic), super-resolve it and report PSNR/SSIM beside bicubic.
+    """Degrade each HR image (MATLAB bicubic or Wald), super-resolve it, report PSNR/SSIM beside bicubic.
 
     Border of SCALE px excluded; 8-bit outputs clipped and rounded; PSNR and SSIM averaged over
     channels, then images. "LR cons." is the RMSE of downsample(SR) - LR (DN): 0 means the output
@@ -91,7 +94,8 @@ def sisr_cmd(
     from satsr.evaluate import evaluate_sisr
 
     report = evaluate_sisr(hr_dir, scale, model or [], limit=limit, device=device,
-                           progress=_progress(verbose), consistency=consistency, opensr=opensr)
+                           progress=_progress(verbose), consistency=consistency, opensr=opensr,
+                           degradation=degradation)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
@@ -100,12 +104,15 @@ def sisr_cmd(
 
     table = Table(title=f"x{scale} on {report.images} images of {hr_dir}")
     osr_cols = list(OPENSR_COLUMNS) if opensr else []
-    for col in ("model", "PSNR (dB)", "SSIM", "vs bicubic (dB)", "LR cons.", *osr_cols, "time (s)"):
+    has_sam = not any(r.sam != r.sam for r in report.rows)  # NaN for single-band images
+    sam_col = ["SAM (deg)"] if has_sam else []
+    for col in ("model", "PSNR (dB)", "SSIM", *sam_col, "vs bicubic (dB)", "LR cons.", *osr_cols, "time (s)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = report.rows[0].psnr
     for r in report.rows:
         extra = [_fmt_osr(r.opensr, k) for k in OPENSR_COLUMNS.values()] if opensr else []
-        table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", f"{r.psnr - base:+.3f}",
+        sam_val = [f"{r.sam:.4f}"] if has_sam else []
+        table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", *sam_val, f"{r.psnr - base:+.3f}",
                       f"{r.consistency_rmse:.3f}", *extra, f"{r.seconds:.1f}")
     Console().print(table)
 
