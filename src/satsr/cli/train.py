@@ -29,8 +29,3 @@ def train_cmd(
     run_dir = train(config, devices=dev, num_nodes=num_nodes, accelerator=accelerator, resume=not fresh,
                     progress=not no_progress, overrides=overrides, threads=threads)
     typer.echo(f"run finished: {run_dir}")
-
-
-@app.command("export-weights", hidden=True)
-def export_placeholder() -> None:
-    """(internal) keeps the app a command group while other commands are being written."""

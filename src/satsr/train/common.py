@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from satsr.train.config import TrainConfig
 
 
 def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -26,6 +30,32 @@ def warmup_cosine(step: int, warmup: int, total: int, lr: float, lr_min: float) 
         return (step + 1) / max(warmup, 1)
     t = min(1.0, (step - warmup) / max(total - warmup, 1))
     return (lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * t))) / lr
+
+
+def adam_warmup_cosine(params: Any, cfg: TrainConfig, betas: tuple[float, float] = (0.9, 0.99)) -> dict[str, Any]:
+    """Lightning ``configure_optimizers`` value every task uses: Adam, warm-up then cosine per step."""
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=betas)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: warmup_cosine(step, cfg.warmup, cfg.steps, cfg.lr, cfg.lr_min)
+    )
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def resolve(path: str | Path, base: str | Path) -> Path:
+    """A config path: absolute or existing as given, else relative to the config's folder ``base``."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else Path(base) / p
+
+
+def build_initialised_net(cfg: TrainConfig, base: str | Path, bands: int | None = None) -> nn.Module:
+    """The config's network (``bands`` defaults to ``cfg.bands``), warm-started from ``init_from``."""
+    from satsr.models.registry import build_net
+
+    net = build_net(cfg.model, cfg.scale, cfg.bands if bands is None else bands, **cfg.arch)
+    if cfg.init_from:
+        loaded, skipped = load_matching(net, resolve(cfg.init_from, base))
+        print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
+    return net
 
 
 def load_matching(net: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from satsr.degrade import wald_degrade
 from satsr.errors import InputError
-from satsr.train.common import pixel_loss, warmup_cosine
+from satsr.train.common import adam_warmup_cosine, build_initialised_net, pixel_loss
 from satsr.train.config import TrainConfig
 
 BAND_RE = re.compile(r"_(B(?:0[1-9]|1[0-2]|8A))\.[A-Za-z0-9]+$", re.IGNORECASE)
@@ -304,25 +304,13 @@ class GuidedTask(L.LightningModule):
             self.log(f"val_{k}", v)
 
     def configure_optimizers(self) -> Any:
-        cfg = self.cfg
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, cfg.warmup, cfg.steps, cfg.lr, cfg.lr_min)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adam_warmup_cosine(self.net.parameters(), self.cfg, betas=(0.9, 0.999))
 
 
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, DataLoader, DataLoader]:
     """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
-    from satsr.models.registry import build_net
-    from satsr.train.common import load_matching
-
     train_fields, val_fields, opts = build_fields(cfg, Path(base))
-    net = build_net(cfg.model, cfg.scale, cfg.bands, **cfg.arch)
-    if cfg.init_from:
-        p = Path(cfg.init_from)
-        loaded, skipped = load_matching(net, p if p.is_absolute() or p.exists() else Path(base) / p)
-        print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
+    net = build_initialised_net(cfg, base)
     train_ds = GuidedPatches(train_fields, cfg.patch, cfg.scale, length=cfg.steps * cfg.batch, seed=cfg.seed,
                              per_band=cfg.data.per_band, max_zero_fraction=opts.max_zero_fraction)
     desc = ", ".join(f"{'+'.join(f.names)} {tuple(f.target.shape[-2:])} w={f.weight:.2f}" for f in train_fields)

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from satsr.degrade import RevisitParams, imresize, psf_margin, scene_to_dn, simulate_revisits
-from satsr.train.common import warmup_cosine
+from satsr.train.common import adam_warmup_cosine, build_initialised_net
 from satsr.train.config import TrainConfig
 from satsr.train.misr_loss import cpsnr, laplace_nll_at, shift_tolerant_loss
 
@@ -229,12 +229,7 @@ class MISRTask(L.LightningModule):
             self.log(f"val_{k}", v)
 
     def configure_optimizers(self) -> Any:
-        cfg = self.cfg
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, cfg.warmup, cfg.steps, cfg.lr, cfg.lr_min)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adam_warmup_cosine(self.net.parameters(), self.cfg)
 
 
 def _collate_val(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -244,8 +239,6 @@ def _collate_val(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
     from satsr.errors import InputError
-    from satsr.models.registry import build_net
-    from satsr.train.common import load_matching
 
     base = Path(base)
     opt = {**DEFAULTS, **cfg.task_options}
@@ -270,11 +263,7 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
         val_ds = RevisitStacks(vimgs, vprobs, vp, cfg.scale, params, vopt, length=int(opt["val_stacks"]),
                                batch=1, seed=10_000 + cfg.seed, value_scale=cfg.data.value_scale)
         val_items = [val_ds[i] for i in range(len(val_ds))]
-    net = build_net(cfg.model, cfg.scale, cfg.bands, **cfg.arch)
-    if cfg.init_from:
-        p = Path(cfg.init_from)
-        loaded, skipped = load_matching(net, p if p.is_absolute() or p.exists() else base / p)
-        print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
+    net = build_initialised_net(cfg, base)
     print(f"data: {len(images)} source images (band x pixel size) from {len({n.split(' @')[0] for n in names})} "
           f"files; {len(val_items)} validation stacks")
     train_dl = DataLoader(train_ds, batch_size=cfg.batch, shuffle=False, num_workers=0, drop_last=True)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from satsr.degrade import gaussian_blur, imresize, wald_degrade
-from satsr.train.common import pixel_loss, warmup_cosine
+from satsr.train.common import adam_warmup_cosine, build_initialised_net, pixel_loss
 from satsr.train.config import DegradationConfig, TrainConfig
 
 
@@ -100,12 +100,7 @@ class SISRTask(L.LightningModule):
             self.log(f"val_{k}", v)
 
     def configure_optimizers(self) -> Any:
-        cfg = self.cfg
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, cfg.warmup, cfg.steps, cfg.lr, cfg.lr_min)
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adam_warmup_cosine(self.net.parameters(), self.cfg)
 
 
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
@@ -113,17 +108,11 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     from torch.utils.data import DataLoader
 
     from satsr.data.folders import FullImages, RandomPatches, load_images
-    from satsr.models.registry import build_net
-    from satsr.train.common import load_matching
-
     train_files, val_files = split_files(cfg, base)
     hr_patch = cfg.patch * cfg.scale
     train_imgs = load_images(train_files, cfg.data.value_scale, cfg.data.bands, cfg.data.per_band, min_size=hr_patch)
     val_imgs = load_images(val_files, cfg.data.value_scale, cfg.data.bands, cfg.data.per_band, min_size=4 * cfg.scale)
-    net = build_net(cfg.model, cfg.scale, 1 if cfg.data.per_band else cfg.bands, **cfg.arch)
-    if cfg.init_from:
-        loaded, skipped = load_matching(net, _resolve(cfg.init_from, base))
-        print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
+    net = build_initialised_net(cfg, base, bands=1 if cfg.data.per_band else cfg.bands)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     train_ds = RandomPatches(train_imgs, hr_patch, length=cfg.steps * cfg.batch, seed=cfg.seed)
@@ -132,13 +121,6 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     train_dl = DataLoader(train_ds, batch_size=cfg.batch, shuffle=False, num_workers=0, drop_last=True)
     val_dl = DataLoader(val_ds, batch_size=1, shuffle=False, num_workers=0)
     return SISRTask(net, cfg), train_dl, val_dl
-
-
-def _resolve(path: str, base: Any) -> Any:
-    from pathlib import Path
-
-    p = Path(path)
-    return p if p.is_absolute() or p.exists() else Path(base) / p
 
 
 def split_files(cfg: TrainConfig, base: Any) -> tuple[list[Any], list[Any]]:
