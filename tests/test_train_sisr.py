@@ -110,3 +110,15 @@ def test_other_degradations_shapes(kind: str) -> None:
     hr = torch.rand(2, 1, 24, 24)
     lr = make_lr(hr, 2, DegradationConfig(kind=kind, sigma=(0.5, 1.0), noise=0.01))
     assert lr.shape == (2, 1, 12, 12)
+
+
+@pytest.mark.parametrize("kind", ["bicubic", "wald", "gaussian"])
+def test_make_lr_is_fp32_inside_bf16_autocast(kind: str) -> None:
+    """Training steps run under bf16 autocast; the LR they learn from must still be the fp32 one."""
+    hr = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    deg = DegradationConfig(kind=kind, sigma=1.0)
+    ref = make_lr(hr, 2, deg, torch.Generator().manual_seed(2), train=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lr = make_lr(hr, 2, deg, torch.Generator().manual_seed(2), train=False)
+    assert lr.dtype == torch.float32
+    torch.testing.assert_close(lr, ref, rtol=0, atol=0)

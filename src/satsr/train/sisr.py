@@ -28,7 +28,11 @@ def make_lr(hr: torch.Tensor, scale: int, deg: DegradationConfig, gen: torch.Gen
     bicubic: MATLAB anti-aliased bicubic (the SR benchmark convention). gaussian: per-sample PSF
     blur then sampling at block centres. wald: the Wald-protocol MTF Gaussian. Noise only in training.
     """
-    gen = gen or torch.Generator().manual_seed(0)
+    with torch.autocast(hr.device.type, enabled=False):  # fp32 LR even inside a bf16 training step
+        return _make_lr(hr.float(), scale, deg, gen or torch.Generator().manual_seed(0), train)
+
+
+def _make_lr(hr: torch.Tensor, scale: int, deg: DegradationConfig, gen: torch.Generator, train: bool) -> torch.Tensor:
     b = hr.shape[0]
     h, w = hr.shape[-2] // scale, hr.shape[-1] // scale
     if deg.kind == "bicubic":
@@ -74,9 +78,9 @@ class SISRTask(L.LightningModule):
 
         s = self.cfg.scale
         lr = make_lr(hr, s, self.cfg.degradation, train=False)
-        with torch.autocast("cpu", enabled=False):
-            sr = self.net(lr.float()).float()
-        bic = imresize(lr, hr.shape[-2:], kernel="bicubic")
+        with torch.autocast("cpu", enabled=False):  # validation in fp32, as at inference
+            sr = self.net(lr).float()
+            bic = imresize(lr, hr.shape[-2:], kernel="bicubic")
         peak = 1.0 if self.cfg.data.value_scale == 255.0 else float(hr.max())
         row: dict[str, float] = {}
         for key, img in (("model", sr), ("bicubic", bic)):
