@@ -7,7 +7,7 @@ Landsat 8 / Sentinel-2): PSNR, SSIM and SAM under the Wald protocol on the held-
 10 m crop (B2/B3/B4/B8 of T33UUB) and Landsat 8 path/row 224/077 B2, neither of which is a
 training source. Bicubic always runs on the same LR in the same call.
 
-    .venv/bin/python benchmarks/sisr_quality.py [--limit N] [--write-cards]
+    .venv/bin/python benchmarks/sisr_quality.py [--limit N] [--scales 2,3,4] [--write-cards]
 
 Prints one JSON object. ``--write-cards`` stores each model's numbers under ``metrics`` in its
 card (``src/satsr/models/weights/<id>.json``) so ``satsr models``/``satsr info`` show them.
@@ -39,13 +39,15 @@ def _row(report: object, name: str) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="first N images of each set only")
+    ap.add_argument("--scales", default="2,3,4", help="only the shipped models of these scales")
     ap.add_argument("--write-cards", action="store_true", help="store the numbers in the shipped model cards")
     args = ap.parse_args()
 
     from satsr.evaluate import evaluate_sisr
     from satsr.models.registry import WEIGHTS_DIR, list_cards
 
-    cards = [c for c in list_cards() if c.kind == "sisr"]
+    scales = {int(x) for x in args.scales.split(",")}
+    cards = [c for c in list_cards() if c.kind == "sisr" and c.scale in scales]
     results: dict[str, dict] = {}
     rgb = [c for c in cards if not c.per_band]
     for scale in sorted({c.scale for c in rgb}):
