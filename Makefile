@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p out
-	$(VENV)/bin/satsr upscale src/satsr/sample/landsat7_rgb_crop.tif out/demo_x4.tif --scale 4 --overwrite
+	$(VENV)/bin/satsr upscale src/satsr/sample/landsat7_rgb_crop.tif out/demo_x4.tif --scale 4 --model edsr --overwrite
 	$(VENV)/bin/satsr info out/demo_x4.tif
 
 test: $(STAMP)
