@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 from rasterio.enums import ColorInterp
 
@@ -83,3 +84,12 @@ def shared_data() -> Path:
 @pytest.fixture
 def sample_tif() -> Path:
     return SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tests use small tensors and run two workers (`-n 2`): one torch thread each is faster."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio
@@ -21,14 +19,6 @@ from test_probav import write_imgset  # tests/ is on sys.path (rootdir-relative 
 
 runner = CliRunner()
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is faster and does not fight the other test worker for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _png_folder(root: Path, n: int = 3, size: int = 48) -> Path:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-import torch
 from affine import Affine
 from PIL import Image
 from scipy import ndimage
@@ -22,14 +20,6 @@ from test_probav import write_imgset  # tests/ is on sys.path (rootdir-relative 
 
 runner = CliRunner()
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is faster and does not fight the other test worker for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 T0 = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 
 

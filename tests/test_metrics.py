@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from satsr import metrics
 from satsr.degrade import downsample_bicubic, imresize
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is faster and does not fight the other test worker for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _sk_ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:

@@ -6,7 +6,6 @@ checked here - shapes, georeferencing, no NaN, no cloud leakage - hold by constr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +27,6 @@ runner = CliRunner()
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is absent (real-data tests)")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _fuser(name: str = "highresnet", **options: object):  # noqa: ANN202

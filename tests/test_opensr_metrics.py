@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from satsr.trust.opensr import _bilinear, nd_distance, opensr_metrics, spectral_angle
 
@@ -15,12 +13,6 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DSEN2 = DATA / "sentinel2" / "dsen2" / "S2A_MSIL1C_20170527_T33UUB_10m.tif"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def fixture_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

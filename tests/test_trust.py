@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -26,15 +24,6 @@ from satsr.trust import (
     tta_std,
 )
 from satsr.trust.maps import dihedral, undo_dihedral
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors: one thread is faster and does not fight other jobs for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _random_net(scale: int = 2, bands: int = 2):  # noqa: ANN202 - a TorchUpscaler

@@ -220,6 +220,25 @@ def super_resolve(upscaler: Any, lr: np.ndarray, eight_bit: bool) -> np.ndarray:
     return arr
 
 
+def sisr_upscaler(m: str | Any, scale: int, bands: int | None, device: str, command: str) -> tuple[str, Any]:
+    """(label, upscaler) for a registry name or a ready ``Upscaler``; other model kinds are a user error.
+
+    ``bands`` lets a band-specific model refuse a wrong band count up front; ``command`` names the
+    caller in the message (e.g. "evaluate sisr").
+    """
+    from satsr.models import registry
+
+    if not isinstance(m, str):
+        return getattr(m, "name", type(m).__name__), m
+    spec = registry.get_spec(m)
+    if spec.kind != "sisr":
+        raise OptionError(f"model {m!r} is a {spec.kind} model; `{command}` runs single-image models")
+    kwargs: dict[str, Any] = {"device": device} if spec.neural else {}
+    if bands is not None:
+        kwargs["bands"] = bands
+    return m, registry.create(m, scale, **kwargs)
+
+
 def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequence[str | Any] = (),
                   limit: int | None = None, device: str = "cpu", progress: Progress = None,
                   consistency: bool = False, opensr: bool = False, degradation: str = "bicubic") -> SisrReport:
@@ -238,22 +257,12 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int = 4, models: Sequen
     import time
 
     from satsr import metrics
-    from satsr.models import registry
     from satsr.trust import Degradation, consistency_rmse, project
 
     # bicubic first, always; then every requested model as given (``--model bicubic`` gives a second,
     # identical row: a check that the harness treats models and the reference alike)
     names: list[str | Any] = ["bicubic", *models]
-    ups: list[tuple[str, Any]] = []
-    for m in names:
-        if isinstance(m, str):
-            spec = registry.get_spec(m)
-            if spec.kind != "sisr":
-                raise OptionError(f"model {m!r} is a {spec.kind} model; `evaluate sisr` runs single-image models")
-            kwargs = {"device": device} if spec.neural else {}
-            ups.append((m, registry.create(m, scale, **kwargs)))
-        else:
-            ups.append((getattr(m, "name", type(m).__name__), m))
+    ups = [sisr_upscaler(m, scale, None, device, "evaluate sisr") for m in names]
     # one entry per row: (row name, key, upscaler index, projected?)
     entries: list[tuple[str, str, int, bool]] = []
     for i, (n, _) in enumerate(ups):
@@ -341,7 +350,6 @@ def evaluate_opensr(hr: str | os.PathLike[str], scale: int = 4, models: Sequence
     """
     from satsr import metrics
     from satsr.io.raster import RasterReader
-    from satsr.models import registry
     from satsr.trust import Degradation, consistency_rmse, downsample, project
     from satsr.trust.opensr import opensr_metrics
 
@@ -357,14 +365,7 @@ def evaluate_opensr(hr: str | os.PathLike[str], scale: int = 4, models: Sequence
     rows: list[dict[str, Any]] = []
     peak = float(hr_c.max())
     for m in names:
-        if isinstance(m, str):
-            spec = registry.get_spec(m)
-            if spec.kind != "sisr":
-                raise OptionError(f"model {m!r} is a {spec.kind} model; `evaluate opensr` runs single-image models")
-            up = registry.create(m, scale, bands=lr.shape[0], **({"device": device} if spec.neural else {}))
-            label = m
-        else:
-            up, label = m, getattr(m, "name", type(m).__name__)
+        label, up = sisr_upscaler(m, scale, lr.shape[0], device, "evaluate opensr")
         sr = super_resolve(up, lr.astype(np.float32), False)
         variants = [(label, sr)]
         if consistency:

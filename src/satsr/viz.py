@@ -156,8 +156,7 @@ def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str], crop
 def _model_panels(lr: np.ndarray, scale: int, models: Sequence[str | Any], eight_bit: bool,
                   device: str) -> list[tuple[str, np.ndarray, Any]]:
     """Bicubic then each requested model on ``lr`` (no duplicates): (label, output in data units, model)."""
-    from satsr.evaluate import super_resolve
-    from satsr.models import registry
+    from satsr.evaluate import sisr_upscaler, super_resolve
 
     names: list[str | Any] = ["bicubic"]
     for m in models:
@@ -165,14 +164,7 @@ def _model_panels(lr: np.ndarray, scale: int, models: Sequence[str | Any], eight
             names.append(m)
     out = []
     for m in names:
-        if isinstance(m, str):
-            spec = registry.get_spec(m)
-            if spec.kind != "sisr":
-                raise OptionError(f"model {m!r} is a {spec.kind} model; `compare` shows single-image models")
-            up = registry.create(m, scale, bands=lr.shape[0], **({"device": device} if spec.neural else {}))
-            label = m
-        else:
-            up, label = m, getattr(m, "name", type(m).__name__)
+        label, up = sisr_upscaler(m, scale, lr.shape[0], device, "compare")
         out.append((label, super_resolve(up, lr, eight_bit), up))
     return out
 

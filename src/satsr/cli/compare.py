@@ -57,12 +57,9 @@ def compare_cmd(
 
         if hr is not None or lr is not None:
             raise OptionError("--stack compares fusion methods on a stack; drop the HR image / --lr")
-        values = None
-        if clear_values is not None:
-            try:
-                values = [float(v) for v in clear_values.split(",") if v.strip()]
-            except ValueError as exc:
-                raise OptionError(f"--clear-values {clear_values!r}: give numbers separated by commas") from exc
+        from satsr.cli.fuse import parse_clear_values
+
+        values = parse_clear_values(clear_values)
         path = compare_misr(out, stack, methods=model or list(DEFAULT_METHODS), scale=scale or 3,
                             mask_spec=mask_spec, clear_values=values, bands=_ints(bands, "--bands"),
                             crop=_ints(crop, "--crop"), zoom=zoom, device=device)

@@ -52,12 +52,7 @@ def fuse_cmd(
     if len(paths) < 2:
         raise OptionError("give the inputs and then the output: FRAMES... OUT or IMGSET_DIR OUT.png")
     *inputs, out = paths
-    values = None
-    if clear_values is not None:
-        try:
-            values = [float(v) for v in clear_values.split(",") if v.strip()]
-        except ValueError as exc:
-            raise OptionError(f"--clear-values {clear_values!r}: give numbers separated by commas") from exc
+    values = parse_clear_values(clear_values)
     band_list = None
     if bands is not None:
         from satsr.cli.upscale import parse_bands
@@ -71,3 +66,13 @@ def fuse_cmd(
                f"input{'s' if len(inputs) > 1 else ''}, {time.perf_counter() - t0:.1f} s)")
     if uncertainty is not None:
         typer.echo(f"wrote {uncertainty} (uncertainty map)")
+
+
+def parse_clear_values(text: str | None) -> list[float] | None:
+    """``--clear-values 0,1`` -> [0.0, 1.0] (None when not given); anything else is a user error."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise OptionError(f"--clear-values {text!r}: give numbers separated by commas") from exc
