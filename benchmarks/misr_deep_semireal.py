@@ -10,6 +10,8 @@ changes).
 
     .venv/bin/python benchmarks/misr_deep_semireal.py [--holdouts 3] [--methods baseline median highresnet rams]
 
+A method may carry options after a colon, e.g. ``highresnet:max_frames=4`` (values are ints or floats).
+
 Prints one JSON object: per method the mean score (cPSNR of the baseline / cPSNR of the method on the
 same frames; < 1 beats the baseline) and the number of cases it beats the baseline.
 """
@@ -26,6 +28,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "probav"
 
 
+def parse_method(text: str) -> tuple[str, dict[str, float]]:
+    """``name:key=value,key=value`` -> (name, options)."""
+    name, _, rest = text.partition(":")
+    opts = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        opts[key] = float(value) if "." in value else int(value)
+    return name, opts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holdouts", type=int, default=3)
@@ -38,7 +50,7 @@ def main() -> None:
     from satsr.fusion import build_fuser, run_fuser
     from satsr.metrics import cpsnr
 
-    fusers = {m: build_fuser(m, 3) for m in args.methods}
+    fusers = {m: build_fuser(parse_method(m)[0], 3, **parse_method(m)[1]) for m in args.methods}
     scenes = find_imgsets(ROOT, with_hr=False)  # test/ and lr_only/: scenes without HR
     scores: dict[str, list[float]] = {m: [] for m in fusers}
     cases = []

@@ -246,10 +246,14 @@ class NeuralFuser(Fuser):
     trained on); a 1-band network is run on each band of a multiband stack; big scenes are processed
     in overlapping tiles of the learned core after a global preparation (so statistics and
     references are those of the whole stack).
+
+    ``max_frames`` defaults to 8: the shipped models were trained on 5-12 frames, and on real
+    PROBA-V revisits that were never scored (``benchmarks/misr_deep_semireal.py``) 8 beat 1, 2, 4
+    and 16 for both HighRes-net and RAMS (more frames add more real surface change than detail).
     """
 
     def __init__(self, net: MISRNet, name: str, scale: int, card: ModelCard | None = None,
-                 device: str | torch.device = "cpu", max_frames: int = 16, tile: int = 160,
+                 device: str | torch.device = "cpu", max_frames: int = 8, tile: int = 160,
                  context: int = 24, align: bool = True, tta: bool = False) -> None:
         self.net = net.eval().to(device)
         self.name = name
