@@ -123,3 +123,33 @@ def test_fuse_real_imgset(shared_data: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     with Image.open(out) as im:
         assert im.size == (384, 384) and np.asarray(im).dtype == np.uint16
+
+
+def test_fuse_with_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--weights` loads a deep fuser's weights from a file (card beside it): the shipped HighRes-net
+    copied elsewhere gives the same image as the shipped default; a missing file is one clear error."""
+    import shutil
+
+    from satsr.models.registry import WEIGHTS_DIR
+
+    for ext in ("safetensors", "json"):
+        shutil.copy(WEIGHTS_DIR / f"highresnet_x3.{ext}", tmp_path / f"mine.{ext}")
+    rng = np.random.default_rng(1)
+    lr = ndimage.gaussian_filter(rng.random((5, 24, 24)), (0, 2, 2)) * 4000 + 2000
+    d = write_imgset(tmp_path / "imgset0101", lr.astype(np.uint16), np.ones(lr.shape, bool))
+    images = []
+    for extra in ([], ["--weights", str(tmp_path / "mine.safetensors")]):
+        out = tmp_path / f"sr{len(extra)}.png"
+        res = runner.invoke(app, ["fuse", str(d), str(out), "-m", "highresnet", *extra])
+        assert res.exit_code == 0, res.output
+        with Image.open(out) as im:
+            images.append(np.asarray(im))
+    assert images[0].shape == (72, 72) and np.array_equal(images[0], images[1])
+    from satsr.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["fuse", str(d), str(tmp_path / "x.png"), "-m", "highresnet",
+              "--weights", str(tmp_path / "absent.safetensors")])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "absent.safetensors: weights file not found" in err
+    assert "Traceback" not in err and not (tmp_path / "x.png").exists()

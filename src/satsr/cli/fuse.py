@@ -32,6 +32,8 @@ def fuse_cmd(
     bands: Annotated[str | None, typer.Option(help="1-based bands to fuse, e.g. 1,2,3.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda (neural methods).")] = "cpu",
+    weights: Annotated[Path | None, typer.Option(
+        help="Weights .safetensors of a deep method (card .json beside it), e.g. from `satsr train`.")] = None,
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="Method option KEY=VALUE (repeatable), e.g. --set sigma=0.75.")] = None,
     uncertainty: Annotated[Path | None, typer.Option(
@@ -58,10 +60,13 @@ def fuse_cmd(
         from satsr.cli.upscale import parse_bands
 
         band_list = parse_bands(bands)
+    options = parse_options(settings)
+    if weights is not None:
+        options["weights"] = weights
     t0 = time.perf_counter()
     written = fuse(inputs, out, method=method, scale=scale, masks=masks, mask_spec=mask_spec,
                    clear_values=values, bands=band_list, overwrite=overwrite, device=device,
-                   uncertainty=uncertainty, **parse_options(settings))
+                   uncertainty=uncertainty, **options)
     typer.echo(f"wrote {written} ({method} x{scale}, {len(inputs) if len(inputs) > 1 else 'imgset'} "
                f"input{'s' if len(inputs) > 1 else ''}, {time.perf_counter() - t0:.1f} s)")
     if uncertainty is not None:
