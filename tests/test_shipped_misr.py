@@ -52,3 +52,22 @@ def test_misr_weights_beat_the_baseline_on_held_out_simulated_revisits(card: obj
         assert model.shape == hr.shape and np.isfinite(model).all()
         gains.append(float(cpsnr(model, hr, sm)) - float(cpsnr(run_fuser(baseline, lr, qm), hr, sm)))
     assert np.mean(gains) > 0.5, f"{card.id}: cPSNR gains over the baseline {np.round(gains, 2)}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not L8_HELD_OUT.exists(), reason="landsat/l8 224/077 B2 crop is absent")
+@pytest.mark.skipif(not any(c.model == "piunet" for c in MISR_CARDS), reason="no piunet weights shipped")
+def test_piunet_uncertainty_points_at_its_errors() -> None:
+    """Where the shipped PIUnet says it is unsure, its errors are larger (pixels split at the median
+    sigma; the brightness bias cPSNR forgives is removed first), and sigma is in the errors' units."""
+    from satsr.models import registry
+
+    fuser = registry.create("piunet", 3)
+    vs = float(fuser.value_scale)
+    for lr, qm, hr, _ in _stacks():
+        y, sigma = fuser.fuse_with_uncertainty(lr / vs, qm)
+        err = np.asarray(y)[0] * vs - hr[0]
+        err = np.abs(err - np.median(err))[3:-3, 3:-3]
+        s = np.asarray(sigma)[0, 3:-3, 3:-3] * vs
+        unsure = s > np.median(s)
+        assert err[unsure].mean() > 1.5 * err[~unsure].mean()
+        assert 0.33 < s.mean() / err.mean() < 3.0
