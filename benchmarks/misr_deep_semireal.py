@@ -10,7 +10,7 @@ changes).
 
     .venv/bin/python benchmarks/misr_deep_semireal.py [--holdouts 3] [--methods baseline median highresnet rams]
 
-A method may carry options after a colon, e.g. ``highresnet:max_frames=4`` (values are ints or floats).
+A method may carry options after a colon, e.g. ``highresnet:max_frames=4`` (as ``satsr fuse --set``).
 
 Prints one JSON object: per method the mean score (cPSNR of the baseline / cPSNR of the method on the
 same frames; < 1 beats the baseline) and the number of cases it beats the baseline.
@@ -28,14 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "probav"
 
 
-def parse_method(text: str) -> tuple[str, dict[str, float]]:
-    """``name:key=value,key=value`` -> (name, options)."""
+def build_method(text: str) -> object:
+    """``name`` or ``name:key=value,key=value`` -> a fuser (options parsed like ``satsr fuse --set``)."""
+    from satsr.fusion import build_fuser, parse_options
+
     name, _, rest = text.partition(":")
-    opts = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        opts[key] = float(value) if "." in value else int(value)
-    return name, opts
+    return build_fuser(name, 3, **parse_options([i for i in rest.split(",") if i]))
 
 
 def main() -> None:
@@ -50,7 +48,7 @@ def main() -> None:
     from satsr.fusion import build_fuser, run_fuser
     from satsr.metrics import cpsnr
 
-    fusers = {m: build_fuser(parse_method(m)[0], 3, **parse_method(m)[1]) for m in args.methods}
+    fusers = {m: build_method(m) for m in args.methods}
     scenes = find_imgsets(ROOT, with_hr=False)  # test/ and lr_only/: scenes without HR
     scores: dict[str, list[float]] = {m: [] for m in fusers}
     cases = []

@@ -248,8 +248,9 @@ class NeuralFuser(Fuser):
     references are those of the whole stack).
 
     ``max_frames`` defaults to 8: the shipped models were trained on 5-12 frames, and on real
-    PROBA-V revisits that were never scored (``benchmarks/misr_deep_semireal.py``) 8 beat 1, 2, 4
-    and 16 for both HighRes-net and RAMS (more frames add more real surface change than detail).
+    PROBA-V revisits that were never scored (``benchmarks/misr_deep_semireal.py``) 8 beat 1, 4 and
+    16 for both HighRes-net and RAMS, and 2 for HighRes-net (more frames add more real surface
+    change than detail).
     """
 
     def __init__(self, net: MISRNet, name: str, scale: int, card: ModelCard | None = None,
