@@ -9,6 +9,17 @@ for, so their deblurring is not what this measures: it checks their robustness t
 changes).
 
     .venv/bin/python benchmarks/misr_deep_semireal.py [--holdouts 3] [--methods baseline median highresnet rams]
+        [--only lr_only/val] [--anchor] [--frames N]
+
+``--only`` keeps the scenes under the given folders (relative to the PROBA-V root): models fine-tuned
+on semi-real pairs (``task_options.real_stacks``) saw test/ and lr_only/train, so they are compared on
+lr_only/val alone.
+
+``--anchor`` also puts the held-out frame's own 3x reduction first among the revisits: the stack
+then holds the target's date (as a challenge stack holds frames of the HR's date or close to it),
+so a method gains by sharpening that frame and borrowing only what the other dates agree on. With
+``--anchor --frames 1`` every method sees that frame alone: single-image SR of real PROBA-V
+texture (900 m -> 300 m), the baseline being its bicubic upscaling.
 
 A method may carry options after a colon, e.g. ``highresnet:max_frames=4`` (as ``satsr fuse --set``).
 
@@ -40,6 +51,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holdouts", type=int, default=3)
     ap.add_argument("--methods", nargs="+", default=["baseline", "median", "shiftadd", "highresnet", "rams"])
+    ap.add_argument("--only", nargs="*", default=[], help="scene folders to keep, e.g. lr_only/val")
+    ap.add_argument("--anchor", action="store_true", help="the held-out frame's own reduction is the first revisit")
+    ap.add_argument("--frames", type=int, default=0, help="keep only the first N revisits (0: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -50,6 +64,9 @@ def main() -> None:
 
     fusers = {m: build_method(m) for m in args.methods}
     scenes = find_imgsets(ROOT, with_hr=False)  # test/ and lr_only/: scenes without HR
+    if args.only:
+        scenes = [p for p in scenes if any(p.relative_to(ROOT).as_posix().startswith(o.rstrip("/") + "/")
+                                           for o in args.only)]
     scores: dict[str, list[float]] = {m: [] for m in fusers}
     cases = []
     for p in scenes:
@@ -61,7 +78,13 @@ def main() -> None:
             rest = [i for i in range(len(s.lr)) if i != k]
             lr, qm = reduce3(s.lr[rest].astype(np.float64), s.qm[rest])
             order = np.argsort(-qm.reshape(len(qm), -1).sum(1), kind="stable")
-            lr, qm = lr[order][:, None], qm[order]
+            lr, qm = lr[order], qm[order]
+            if args.anchor:
+                own, own_qm = reduce3(s.lr[k : k + 1].astype(np.float64), s.qm[k : k + 1])
+                lr, qm = np.concatenate([own, lr]), np.concatenate([own_qm, qm])  # first among equals
+            if args.frames:
+                lr, qm = lr[: args.frames], qm[: args.frames]
+            lr = lr[:, None]
             outs = {m: run_fuser(f, lr, qm)[0] for m, f in fusers.items()}
             base = cpsnr(run_fuser(build_fuser("baseline", 3), lr, qm)[0], hr, sm)
             for m, out in outs.items():

@@ -122,3 +122,19 @@ def test_make_lr_is_fp32_inside_bf16_autocast(kind: str) -> None:
         lr = make_lr(hr, 2, deg, torch.Generator().manual_seed(2), train=False)
     assert lr.dtype == torch.float32
     torch.testing.assert_close(lr, ref, rtol=0, atol=0)
+
+
+def test_a_warm_started_card_records_what_it_started_from(tmp_path: Path) -> None:
+    import yaml
+
+    from satsr.models.registry import sha256_of
+
+    cfg_path = _config(tmp_path, 10)
+    first = train(cfg_path, accelerator="cpu", devices=1, progress=False) / "export" / "edsr_x2.safetensors"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg.update(name="tiny_stage2", steps=5, init_from=str(first))
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    second = train(cfg_path, accelerator="cpu", devices=1, progress=False) / "export" / "edsr_x2.safetensors"
+    record = create("edsr", 2, weights=second).card.training["init_from"]
+    assert record["path"] == str(first) and record["sha256"] == sha256_of(first)
+    assert record["steps"] == 10 and "command" in record  # the first stage's recipe, from its card

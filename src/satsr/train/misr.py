@@ -12,16 +12,21 @@ Config (``task: misr``) ``task_options``:
 * ``sim``: overrides of ``RevisitParams`` (e.g. ``n_frames: [9, 24]``);
 * ``scene_mean``, ``scene_cv``: ``[lo, hi]`` (log-uniform) brightness and contrast of the 14-bit scenes;
 * ``uncertainty_weight``: weight of the Laplace likelihood for networks with an uncertainty head;
-* ``val_stacks``, ``val_patch``: number and HR side of the validation stacks.
+* ``val_stacks``, ``val_patch``: number and HR side of the validation stacks;
+* ``real_stacks``: ``{paths: [imgset folder globs], weight: fraction of training stacks, noise: [lo, hi],
+  psf_sigma: [lo, hi], with_target: chance that the target's own reduction is among the inputs}``
+  - real LR-only revisit stacks turned into semi-real pairs (``satsr.train.misr_real``): a real frame
+  is the target, the other real frames reduced x3 are the inputs. Scenes with ``HR.png`` are refused.
 
 ``data.exclude`` globs are removed from every source (evaluation splits never leak in); files under a
-``probav`` folder are refused outright.
+``probav`` folder are refused as ``sources`` (real PROBA-V stacks enter only through ``real_stacks``).
 """
 
 from __future__ import annotations
 
+import glob
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,7 @@ from satsr.degrade import RevisitParams, imresize, psf_margin, scene_to_dn, simu
 from satsr.train.common import adam_warmup_cosine, build_initialised_net
 from satsr.train.config import TrainConfig
 from satsr.train.misr_loss import cpsnr, laplace_nll_at, shift_tolerant_loss
+from satsr.train.misr_real import RealStack, load_real_stacks, semireal_item
 
 DEFAULTS: dict[str, Any] = {
     "hr_gsd": [70.0, 130.0],
@@ -124,7 +130,7 @@ class RevisitStacks(Dataset):
 
     def __init__(self, images: list[torch.Tensor], probs: np.ndarray, patch: int, scale: int,
                  params: RevisitParams, options: dict[str, Any], length: int, batch: int, seed: int = 0,
-                 value_scale: float = 65535.0) -> None:
+                 value_scale: float = 65535.0, real: list[RealStack] | None = None) -> None:
         self.images, self.probs = images, probs
         self.patch, self.scale, self.params = patch, scale, params
         self.opt = options
@@ -132,6 +138,13 @@ class RevisitStacks(Dataset):
         self.value_scale = value_scale
         self.margin = psf_margin(params, scale)
         self.epoch = 0
+        self.real = real or []
+        spec = options.get("real_stacks") or {}
+        self.real_weight = float(spec.get("weight", 0.5)) if self.real else 0.0
+        self.real_noise = tuple(spec.get("noise", (5.0, 30.0)))
+        self.real_with_target = float(spec.get("with_target", 0.0))
+        # the semi-real pairs may use their own PSF width (their inputs are already real optics once)
+        self.real_params = replace(params, psf_sigma=tuple(spec.get("psf_sigma", params.psf_sigma)))
 
     def __len__(self) -> int:
         return self.length
@@ -163,6 +176,13 @@ class RevisitStacks(Dataset):
         batch_rng = np.random.default_rng((self.seed, self.epoch, index // self.batch, 7))
         lo, hi = self.opt["frames"]
         k = int(batch_rng.integers(lo, hi + 1))
+        if self.real_weight > 0 and rng.random() < self.real_weight:
+            stack = self.real[int(rng.integers(len(self.real)))]
+            # the extra draw only when the option is on, so runs without it keep their random stream
+            with_target = self.real_with_target > 0 and bool(rng.random() < self.real_with_target)
+            item = semireal_item(stack, self.patch, self.scale, self.real_params, k, rng,
+                                 self.real_noise, include_target=with_target)  # type: ignore[arg-type]
+            return {**item, "lr": item["lr"] / self.value_scale, "hr": item["hr"] / self.value_scale}
         n_sim = max(k, int(rng.integers(self.params.n_frames[0], self.params.n_frames[1] + 1)))
         st = simulate_revisits(self.scene(rng), self.scale, self.params, rng, n_frames=n_sim)
         return {"lr": st.lr[:k] / self.value_scale, "qm": st.qm[:k], "hr": st.hr / self.value_scale, "sm": st.sm}
@@ -251,9 +271,19 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     images, probs, names = load_sources(specs, base, cfg.data.exclude, opt["hr_gsd"],
                                         cfg.patch * cfg.scale + 2 * margin)
     val_specs = opt.get("val_sources") or []
+    real = None
+    if opt.get("real_stacks"):
+        from satsr.data.folders import expand_paths
+        from satsr.data.probav import find_imgsets
+
+        excluded = {q.parent.resolve() for q in expand_paths(cfg.data.exclude, base)} if cfg.data.exclude else set()
+        folders = sorted({f.resolve() for pat in opt["real_stacks"]["paths"] for d in glob.glob(str(base / pat))
+                          for f in find_imgsets(d)} - excluded)
+        real = load_real_stacks(folders)
+        print(f"real stacks: {len(real)} LR-only scenes, {float(opt['real_stacks'].get('weight', 0.5)):.0%} of stacks")
     train_ds = RevisitStacks(images, probs, cfg.patch * cfg.scale, cfg.scale, params, opt,
                              length=cfg.steps * cfg.batch, batch=cfg.batch, seed=cfg.seed,
-                             value_scale=cfg.data.value_scale)
+                             value_scale=cfg.data.value_scale, real=real)
     val_items: list[dict[str, torch.Tensor]] = []
     if val_specs:
         vp = int(opt["val_patch"])

@@ -109,11 +109,30 @@ def train(config: str | Path, devices: str | int = "auto", num_nodes: int = 1, a
     trainer.validate(module, val_dl, verbose=False)
     elapsed = time.time() - t0
     if trainer.is_global_zero:
-        export(cfg, module, run_dir, elapsed)
+        export(cfg, module, run_dir, elapsed, base)
     return run_dir
 
 
-def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: float) -> Path:
+def warm_start_record(init_from: str, base: str | Path) -> dict[str, Any]:
+    """What a warm-started run started from: the file, its sha256 and, when a model card lies beside
+    it, that card's training command, steps and earlier warm start (so a fine-tuned card keeps the
+    whole recipe)."""
+    from satsr.models.registry import sha256_of
+    from satsr.train.common import resolve
+
+    path = resolve(init_from, base)
+    record: dict[str, Any] = {"path": init_from}
+    if path.is_file():
+        record["sha256"] = sha256_of(path)
+    card = path.with_suffix(".json")
+    if card.is_file():
+        earlier = json.loads(card.read_text()).get("training", {})
+        record.update({k: earlier[k] for k in ("command", "steps", "init_from") if k in earlier})
+    return record
+
+
+def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: float,
+           base: str | Path = ".") -> Path:
     """Write ``export/<id>.safetensors`` and its model card from a trained task module."""
     from safetensors.torch import save_file
 
@@ -150,6 +169,7 @@ def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: 
             "lr_patch": cfg.patch,
             "wall_time_h_last_session": round(elapsed / 3600, 2),
             "hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available() else "GPU",
+            **({"init_from": warm_start_record(cfg.init_from, base)} if cfg.init_from else {}),
         },
         metrics={"holdout_validation": val},
         validity=cfg.export.validity,
