@@ -43,8 +43,9 @@ def measure(model: str, weights: str | None) -> dict:
     sim_cmd = [py, str(HERE / "misr_deep_simulated.py"), "--methods", "baseline", model]
     if weights:
         sim_cmd += ["--weights", f"{model}={weights}"]
-    sim = _json_of(sim_cmd)["methods"]
-    out: dict = {"simulated_landsat_224077": {"stacks": 12, "cpsnr": sim[model]["cpsnr"],
+    sim_run = _json_of(sim_cmd)
+    sim = sim_run["methods"]
+    out: dict = {"simulated_landsat_224077": {"stacks": sim_run["stacks"], "cpsnr": sim[model]["cpsnr"],
                                               "cpsnr_baseline": sim["baseline"]["cpsnr"],
                                               "score": sim[model]["score"]}}
     for key, extra in SEMIREAL_MODES.items():

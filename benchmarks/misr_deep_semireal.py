@@ -15,8 +15,9 @@ changes).
 on semi-real pairs (``task_options.real_stacks``) saw test/ and lr_only/train, so they are compared on
 lr_only/val alone.
 
-``--anchor`` also puts the held-out frame's own 3x reduction first among the revisits: the stack
-then holds the target's date (as a challenge stack holds frames of the HR's date or close to it),
+``--anchor`` also puts the held-out frame's own 3x reduction before the other revisits (fusers
+order frames by clearance, so it leads among equally clear ones; lr_only/ frames are all clear):
+the stack then holds the target's date (as a challenge stack holds frames of the HR's date or close to it),
 so a method gains by sharpening that frame and borrowing only what the other dates agree on. With
 ``--anchor --frames 1`` every method sees that frame alone: single-image SR of real PROBA-V
 texture (900 m -> 300 m), the baseline being its bicubic upscaling.

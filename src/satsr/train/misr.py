@@ -24,7 +24,6 @@ Config (``task: misr``) ``task_options``:
 
 from __future__ import annotations
 
-import glob
 import math
 from dataclasses import fields, replace
 from pathlib import Path
@@ -274,16 +273,17 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     real = None
     if opt.get("real_stacks"):
         from satsr.data.folders import expand_paths
-        from satsr.data.probav import find_imgsets
+        from satsr.data.probav import is_imgset
 
-        excluded = {q.parent.resolve() for q in expand_paths(cfg.data.exclude, base)} if cfg.data.exclude else set()
-        folders = sorted({f.resolve() for pat in opt["real_stacks"]["paths"] for d in glob.glob(str(base / pat))
-                          for f in find_imgsets(d)} - excluded)
-        real = load_real_stacks(folders)
-        print(f"real stacks: {len(real)} LR-only scenes, {float(opt['real_stacks'].get('weight', 0.5)):.0%} of stacks")
+        # the same expansion and exclusion as the sources: an excluded scene loses all its files
+        excluded = set(expand_paths(cfg.data.exclude, base)) if cfg.data.exclude else set()
+        files = [f for f in expand_paths(opt["real_stacks"]["paths"], base) if f not in excluded]
+        real = load_real_stacks(sorted({f.parent for f in files if is_imgset(f.parent)}))
     train_ds = RevisitStacks(images, probs, cfg.patch * cfg.scale, cfg.scale, params, opt,
                              length=cfg.steps * cfg.batch, batch=cfg.batch, seed=cfg.seed,
                              value_scale=cfg.data.value_scale, real=real)
+    if real:
+        print(f"real stacks: {len(real)} LR-only scenes, {train_ds.real_weight:.0%} of stacks")
     val_items: list[dict[str, torch.Tensor]] = []
     if val_specs:
         vp = int(opt["val_patch"])

@@ -67,7 +67,7 @@ def load_real_stacks(paths: list[Path]) -> list[RealStack]:
         if (Path(p) / "HR.png").exists():
             raise InputError(f"{p}: has HR.png, so it can be scored; real training stacks must be LR-only scenes")
         s = read_imgset(p)
-        valid = s.lr < 65535  # PROBA-V no-data
+        valid = s.lr < RevisitParams.fill_value  # PROBA-V no-data
         qm = s.qm & valid
         tg = target_frames(s.lr, qm)
         if len(s.lr) < 3 or len(tg) == 0:
@@ -86,8 +86,8 @@ def semireal_item(stack: RealStack, patch: int, scale: int, params: RevisitParam
     (clearest first; missing frames are padded as fully cloudy). Values in DN.
 
     ``include_target`` adds the target frame's own reduction (with its own PSF and noise draw) to the
-    inputs, in its place in file order: a challenge stack may hold a frame of the HR's date, and the
-    network should then sharpen it rather than average it away."""
+    inputs, ordered by clearance like the rest: a challenge stack may hold a frame of the HR's date,
+    and the network should then sharpen it rather than average it away."""
     m = psf_margin(params, scale)
     side = patch + 2 * m
     t, h, w = stack.lr.shape

@@ -131,9 +131,9 @@ def warm_start_record(init_from: str, base: str | Path) -> dict[str, Any]:
     return record
 
 
-def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: float,
-           base: str | Path = ".") -> Path:
-    """Write ``export/<id>.safetensors`` and its model card from a trained task module."""
+def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: float, base: str | Path) -> Path:
+    """Write ``export/<id>.safetensors`` and its model card from a trained task module (``base``: the
+    config's folder, against which ``init_from`` is resolved)."""
     from safetensors.torch import save_file
 
     from satsr.models.base import ModelCard
