@@ -51,7 +51,8 @@ def ucmerced(limit: int | None) -> dict[str, Any]:
 
     import satsr
     from satsr import metrics
-    from satsr.evaluate import degrade_for_eval, list_images, read_any_image
+    from satsr.evaluate import degrade_for_eval, list_images
+    from satsr.io.image import read_image
     from satsr.models import registry
     from satsr.trust import Degradation, TrustOptions, consistency_rmse, trust_upscale
 
@@ -63,7 +64,7 @@ def ucmerced(limit: int | None) -> dict[str, Any]:
     pooled: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {m: ([], []) for m in models}
     t0 = time.perf_counter()
     for f in files:
-        hr, lr = degrade_for_eval(read_any_image(f), scale, True)
+        hr, lr = degrade_for_eval(read_image(f), scale, True)
         lr8 = lr.astype(np.uint8)
         for m in models:
             up = registry.create(m, scale)
@@ -174,8 +175,8 @@ def landsat(size: int = 512) -> dict[str, Any]:
 def opensr(reference_python: str | None) -> dict[str, Any]:
     import rasterio
 
-    from satsr.degrade import wald_degrade
     from satsr.models import registry
+    from satsr.ops.filters import wald_degrade
     from satsr.trust import Degradation, project
     from satsr.trust.opensr import opensr_metrics
 

@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "probav"
 
 def build_method(text: str) -> object:
     """``name`` or ``name:key=value,key=value`` -> a fuser (options parsed like ``satsr fuse --set``)."""
-    from satsr.fusion import build_fuser, parse_options
+    from satsr.cli.options import parse_options
+    from satsr.fusion import build_fuser
 
     name, _, rest = text.partition(":")
     return build_fuser(name, 3, **parse_options([i for i in rest.split(",") if i]))
@@ -59,8 +60,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from misr_semireal import reduce3  # same 3x area reduction as the classical benchmark (same folder)
-    from satsr.data.probav import find_imgsets, read_imgset
-    from satsr.fusion import build_fuser, run_fuser
+    from satsr.fusion import build_fuser
+    from satsr.io.probav import find_imgsets, read_imgset
     from satsr.metrics import cpsnr
 
     fusers = {m: build_method(m) for m in args.methods}
@@ -86,8 +87,8 @@ def main() -> None:
             if args.frames:
                 lr, qm = lr[: args.frames], qm[: args.frames]
             lr = lr[:, None]
-            outs = {m: run_fuser(f, lr, qm)[0] for m, f in fusers.items()}
-            base = cpsnr(run_fuser(build_fuser("baseline", 3), lr, qm)[0], hr, sm)
+            outs = {m: f.apply(lr, qm)[0][0] for m, f in fusers.items()}
+            base = cpsnr(build_fuser("baseline", 3).apply(lr, qm)[0][0], hr, sm)
             for m, out in outs.items():
                 scores[m].append(float(base / cpsnr(out, hr, sm)))
             cases.append(f"{p.relative_to(ROOT)} holdout {s.frame_names[k]}")

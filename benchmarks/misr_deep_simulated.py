@@ -1,6 +1,6 @@
 """Deep multi-image SR on simulated PROBA-V-like revisits (never the evaluation scenes).
 
-The stacks are those the training runs monitor: ``satsr.degrade.simulate_revisits`` applied to
+The stacks are those the training runs monitor: ``satsr.data.revisits.simulate_revisits`` applied to
 192 x 192 HR patches of the held-out Landsat 8 path/row 224/077 B2 crop (never a training source),
 with the simulator settings of ``configs/highresnet_x3.yaml`` and fixed seeds, 8 frames each (the
 clearest of 9-24 simulated; ``--frames`` changes it).
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def stacks(n: int, frames: int | None = None) -> list[dict[str, torch.Tensor]]:
-    from satsr.degrade import psf_margin
+    from satsr.data.revisits import psf_margin
     from satsr.train import misr
     from satsr.train.config import load_config
 

@@ -37,11 +37,11 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from misr_semireal import reduce3  # the 3x area reduction of the semi-real benchmarks (same folder)
-    from satsr.data.probav import find_imgsets, read_imgset
-    from satsr.degrade import gaussian_blur
-    from satsr.fusion import build_fuser, run_fuser
+    from satsr.fusion import build_fuser
+    from satsr.io.probav import find_imgsets, read_imgset
     from satsr.metrics import cpsnr
     from satsr.models.misr_classical import bicubic_upscale
+    from satsr.ops.filters import gaussian_blur
 
     weights = dict(w.split("=", 1) for w in args.weights)
     fusers = {m: build_fuser(m, 3, max_frames=1, **({"weights": weights[m]} if m in weights else {}))
@@ -57,7 +57,7 @@ def main() -> None:
             lr = lr + 30.0 * rng.standard_normal(lr.shape)
             ideal = {"bicubic": round(cpsnr(bicubic_upscale(lr[0], 3), hr, sm), 3)}
             for m, f in fusers.items():
-                ideal[m] = round(cpsnr(run_fuser(f, lr[:, None], clear)[0], hr, sm), 3)
+                ideal[m] = round(cpsnr(f.apply(lr[:, None], clear)[0][0], hr, sm), 3)
             row[f"ideal_lr sigma={sig}"] = ideal
         out[path.name] = row
     print(json.dumps(out))

@@ -33,8 +33,8 @@ def main() -> None:
     ap.add_argument("--method", default="highresnet")
     args = ap.parse_args()
 
-    from satsr.data.probav import find_imgsets, read_imgset
-    from satsr.fusion import build_fuser, run_fuser
+    from satsr.fusion import build_fuser
+    from satsr.io.probav import find_imgsets, read_imgset
     from satsr.metrics import cpsnr
 
     fuser = build_fuser(args.method, 3)
@@ -42,7 +42,7 @@ def main() -> None:
     for path in find_imgsets(ROOT, with_hr=True):
         s = read_imgset(path)
         lr, qm, hr = s.lr.astype(np.float64), s.qm.astype(bool), s.hr.astype(np.float64)
-        out = run_fuser(fuser, lr[:, None], qm)[0].astype(np.float64)
+        out = fuser.apply(lr[:, None], qm)[0][0].astype(np.float64)
         h, w = lr.shape[-2:]
         clearest = int(np.argmax(qm.reshape(len(qm), -1).sum(1)))
         clear = qm[clearest]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from satsr.data.probav import find_imgsets, read_imgset
+from satsr.io.probav import find_imgsets, read_imgset
 from satsr.metrics import cpsnr
 from satsr.models.misr_classical import BaselineFuser, MedianFuser, ShiftAddFuser
 

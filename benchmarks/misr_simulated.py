@@ -30,10 +30,10 @@ import rasterio
 import torch
 from scipy import ndimage
 
-from satsr.degrade import downsample_bicubic
 from satsr.metrics import cpsnr
 from satsr.models.misr_classical import BaselineFuser, MedianFuser, ShiftAddFuser
-from satsr.register import register_stack
+from satsr.ops.registration import register_stack
+from satsr.ops.resize import downsample_bicubic
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "landsat" / "l8"
 SCALE = 3

@@ -1,6 +1,6 @@
 """Guided sharpening under the Wald protocol (issue 6): Sentinel-2 20/60 m -> 10 m and WorldView-2 PAN.
 
-Runs ``satsr.sharpen.wald_evaluate`` (what ``satsr evaluate sharpen`` prints) on:
+Runs ``satsr.evaluate.wald.wald_evaluate`` (what ``satsr evaluate sharpen`` prints) on:
 
 * the held-out DSen2 crop (T33UUB): 10 m guide (B4, B3, B2, B8) + 20 m bands, ratio 2;
 * the same crop: 10 m guide + 60 m bands (B1, B9), ratio 6;
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import rasterio
 
-from satsr.sharpen import wald_evaluate
+from satsr.evaluate.wald import wald_evaluate
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 
 import satsr
-from conftest import smooth_image
+from helpers import smooth_image
 from satsr.errors import OptionError, OutputError
 from satsr.models.classical import ResizeUpscaler
 

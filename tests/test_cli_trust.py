@@ -9,7 +9,7 @@ import pytest
 import rasterio
 import torch
 
-from conftest import smooth_image
+from helpers import smooth_image
 from satsr.cli import main
 from satsr.trust import Degradation, consistency_rmse, downsample
 
@@ -119,11 +119,12 @@ def test_array_api_consistency_and_map_errors() -> None:
 def test_ucmerced_consistency_costs_no_psnr() -> None:
     import satsr
     from satsr import metrics
-    from satsr.evaluate import degrade_for_eval, read_any_image
+    from satsr.evaluate import degrade_for_eval
+    from satsr.io.image import read_image
     from satsr.models import registry
 
     data = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucmerced" / "val"
-    img = read_any_image(sorted(data.rglob("*.png"))[0])
+    img = read_image(sorted(data.rglob("*.png"))[0])
     hr, lr = degrade_for_eval(img, 4, True)
     shipped = registry.find_card("espcn", 4) is not None
     model = "espcn" if shipped else "bicubic"

@@ -13,7 +13,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from conftest import smooth_image
+from helpers import smooth_image
 from satsr.cli import main
 
 SATSR = Path(sys.executable).parent / "satsr"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from satsr.degrade import (
+from satsr.data.revisits import (
     RevisitParams,
     box_gauss_psf,
     cloud_layer,
@@ -15,7 +15,7 @@ from satsr.degrade import (
     scene_to_dn,
     simulate_revisits,
 )
-from satsr.register import phase_shift
+from satsr.ops.registration import phase_shift
 
 CLEAN = RevisitParams(noise=(0, 0), shot=(0, 0), hr_noise=(0, 0), gain_std=(0, 0), offset_std=0,
                       change=(0, 0), cloud_cover=(0, 0), fill_prob=0, sm_prob=0, quantize=False,

@@ -12,10 +12,10 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio
 from typer.testing import CliRunner
 
+from helpers import write_imgset
 from satsr.cli import app, main
 from satsr.errors import OptionError
 from satsr.evaluate import degrade_for_eval, evaluate_probav, evaluate_sisr, list_images
-from test_probav import write_imgset  # tests/ is on sys.path (rootdir-relative imports)
 
 runner = CliRunner()
 
@@ -34,7 +34,7 @@ def _png_folder(root: Path, n: int = 3, size: int = 48) -> Path:
 
 
 def test_sisr_bicubic_against_itself_and_an_independent_psnr(tmp_path: Path) -> None:
-    from satsr.degrade import downsample_bicubic, imresize
+    from satsr.ops.resize import downsample_bicubic, imresize
 
     folder = _png_folder(tmp_path / "hr")
     rep = evaluate_sisr(folder, 4, ["bicubic"])
@@ -67,7 +67,7 @@ def test_sisr_on_one_geotiff_with_wald_degradation(tmp_path: Path) -> None:
     """A single 16-bit GeoTIFF is a one-image evaluation; Wald LR differs from bicubic LR; SAM per row."""
     import rasterio
 
-    from satsr.degrade import wald_degrade
+    from satsr.ops.filters import wald_degrade
 
     rng = np.random.default_rng(3)
     hr = (1000 + 3000 * gaussian_filter(rng.random((2, 64, 64)), (0, 2, 2))).astype(np.uint16)

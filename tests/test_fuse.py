@@ -12,11 +12,11 @@ from PIL import Image
 from scipy import ndimage
 from typer.testing import CliRunner
 
+from helpers import write_imgset
 from satsr.cli import app
 from satsr.errors import InputError, OptionError
 from satsr.fusion import fuse
 from satsr.io.stack import load_rasters, load_stack, mask_paths_from_spec
-from test_probav import write_imgset  # tests/ is on sys.path (rootdir-relative imports)
 
 runner = CliRunner()
 

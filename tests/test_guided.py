@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_image
-from satsr.degrade import wald_degrade, wald_sigma
+from helpers import smooth_image
 from satsr.errors import OptionError
+from satsr.evaluate.wald import wald_evaluate
 from satsr.models import registry
-from satsr.models.guided import HPI, hpi_sharpen, resolve_guided
-from satsr.sharpen import sharpen_arrays, wald_evaluate
+from satsr.models.guided_classical import HPI, hpi_sharpen
+from satsr.ops.filters import wald_degrade, wald_sigma
+from satsr.sharpen import sharpen_arrays
 
 RATIOS = (2, 4, 6)
 
@@ -26,7 +27,7 @@ def _pair(ratio: int, h: int = 8, w: int = 10, g: int = 4, c: int = 3, seed: int
 
 def _methods(ratio: int) -> dict[str, object]:
     return {
-        "bicubic": registry.create(resolve_guided("bicubic"), ratio),
+        "bicubic": registry.create(registry.resolve_name("bicubic", "guided"), ratio),
         "hpi": registry.create("hpi", ratio),
         "dsen2-joint": registry.create("dsen2", ratio, bands=3, pretrained=False, n_blocks=1, feats=8),
         "dsen2-per-band": registry.create("dsen2", ratio, bands=1, pretrained=False, n_blocks=1, feats=8,
@@ -49,12 +50,12 @@ def test_contract_shapes_for_every_method(ratio: int) -> None:
 
 
 def test_guided_registry_names() -> None:
-    assert resolve_guided("bicubic") == "guided-bicubic"
-    assert resolve_guided("hpi") == "hpi" and resolve_guided("dsen2") == "dsen2"
+    assert registry.resolve_name("bicubic", "guided") == "guided-bicubic"
+    assert registry.resolve_name("hpi", "guided") == "hpi" and registry.resolve_name("dsen2", "guided") == "dsen2"
     assert {s.name for s in registry.list_specs("guided")} >= {"guided-bicubic", "hpi", "dsen2"}
     assert registry.get_spec("bicubic").kind == "sisr"  # the single-image one is untouched
     with pytest.raises(OptionError, match="unknown guided model"):
-        resolve_guided("edsr")
+        registry.resolve_name("edsr", "guided")
 
 
 @pytest.mark.parametrize("ratio", RATIOS)

@@ -12,7 +12,7 @@ from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from satsr import metrics
-from satsr.degrade import downsample_bicubic, imresize
+from satsr.ops.resize import downsample_bicubic, imresize
 
 
 def _sk_ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
@@ -226,7 +226,7 @@ def test_probav_baseline_scores_on_real_scenes(shared_data: Path) -> None:
     """The official baseline reproduces the challenge's norm: scores 0.9972 and 0.9953 (reference)."""
     from skimage.transform import rescale
 
-    from satsr.data.probav import find_norm, read_imgset, read_norm
+    from satsr.io.probav import find_norm, read_imgset, read_norm
 
     root = shared_data / "probav"
     norm = read_norm(find_norm(root))

@@ -142,7 +142,7 @@ def test_robust_weights_reject_undetected_clouds() -> None:
 def test_shiftadd_beats_baseline_on_a_real_scene(shared_data: Path) -> None:
     """imgset0000: shift-and-add without the robustness options (the settings chosen on the first,
     Landsat-based simulation; see BENCHMARKS.md) beats the norm and the baseline (0.9953 vs 0.9972)."""
-    from satsr.data.probav import find_norm, read_imgset, read_norm
+    from satsr.io.probav import find_norm, read_imgset, read_norm
 
     root = shared_data / "probav"
     s = read_imgset(root / "train" / "RED" / "imgset0000")

@@ -146,10 +146,10 @@ def test_compare_figure_for_a_stack(tmp_path) -> None:  # noqa: ANN001
     from PIL import Image
     from typer.testing import CliRunner
 
+    from helpers import write_imgset
     from satsr.cli import app
-    from satsr.degrade import RevisitParams, psf_margin, scene_to_dn, simulate_revisits
-    from satsr.viz_misr import compare_misr
-    from test_probav import write_imgset
+    from satsr.data.revisits import RevisitParams, psf_margin, scene_to_dn, simulate_revisits
+    from satsr.viz.misr import compare_misr
 
     p = RevisitParams(n_frames=(5, 5))
     m = psf_margin(p)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from satsr.degrade import RevisitParams, psf_margin
+from helpers import misr_config, write_imgset
+from satsr.data.misr_real import RealStack, load_real_stacks, semireal_item, target_frames
+from satsr.data.revisits import RevisitParams, psf_margin
 from satsr.errors import InputError
-from satsr.train.misr_real import RealStack, load_real_stacks, semireal_item, target_frames
-from test_probav import write_imgset
 
 PARAMS = RevisitParams(psf_sigma=(0.5, 0.5), psf_jitter=0.0)
 SIDE = 24 + 2 * psf_margin(PARAMS, 3)
@@ -95,9 +95,8 @@ def test_training_batches_mix_in_semireal_stacks(tmp_path: Path) -> None:
 
     from satsr.train import misr
     from satsr.train.config import load_config
-    from test_misr_train import _config
 
-    path = _config(tmp_path, 4)
+    path = misr_config(tmp_path, 4)
     cfg = yaml.safe_load(path.read_text())
     rng = np.random.default_rng(5)
     write_imgset(tmp_path / "pv" / "lr_only" / "NIR" / "imgset0002", rng.integers(2000, 3000, (6, 50, 50)))

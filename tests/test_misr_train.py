@@ -7,19 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from conftest import write_geotiff
+from helpers import misr_config, texture, write_geotiff
 from satsr.errors import InputError
 from satsr.train.misr_loss import cpsnr, per_shift_errors, shift_tolerant_loss
-
-
-def _texture(side: int, seed: int) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    rng = np.random.default_rng(seed)
-    img = sum(gaussian_filter(rng.standard_normal((side, side)), s) * s for s in (1, 2, 4, 8))
-    return (3000 + 800 * img / img.std()).clip(100, 16000)[None]
 
 
 def test_loss_forgives_whole_pixel_shifts_and_brightness_bias() -> None:
@@ -57,32 +48,6 @@ def test_cpsnr_matches_the_metrics_module() -> None:
     assert errs.shape == (1, 49)
 
 
-def _config(tmp_path: Path, steps: int) -> Path:
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(3):
-        write_geotiff(src / f"scene{i}.tif", _texture(80, i).astype(np.uint16), dtype="uint16")  # 10 m pixels
-    cfg = {
-        "name": "tiny_misr", "task": "misr", "model": "highresnet", "scale": 3, "bands": 1,
-        "arch": {"feats": 8, "enc_blocks": 1},
-        "data": {"train": ["src/*.tif"], "value_scale": 65535},
-        "task_options": {
-            "sources": [{"paths": ["src/scene[01].tif"]}],
-            "val_sources": [{"paths": ["src/scene2.tif"]}],
-            "hr_gsd": [10, 12], "frames": [3, 4], "val_stacks": 2, "val_patch": 24,
-            "sim": {"n_frames": [4, 6], "psf_sigma": [1.0, 1.2], "noise": [5, 5], "hr_noise": [0, 0],
-                    "shot": [0, 0], "max_shift": 1.0},
-        },
-        "patch": 8, "batch": 4, "steps": steps, "lr": 3e-3, "warmup": 2, "loss": "l1",
-        "val_every": steps, "ckpt_every": steps, "log_every": 1, "precision": "32", "channels_last": False,
-        "out_dir": str(tmp_path / "runs"),
-        "export": {"id": "highresnet_x3"},
-    }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def _fixed_batch_loss(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
     from satsr.models.misr_layers import prepare
 
@@ -100,7 +65,7 @@ def test_short_training_on_simulated_stacks_lowers_the_loss(tmp_path: Path) -> N
     from satsr.train.config import load_config
     from satsr.train.run import train
 
-    path = _config(tmp_path, 40)
+    path = misr_config(tmp_path, 40)
     cfg, base = load_config(path)
     _, train_dl, _ = misr.build(cfg, base)
     batch = next(iter(train_dl))
@@ -122,6 +87,6 @@ def test_probav_sources_are_refused(tmp_path: Path) -> None:
 
     pv = tmp_path / "probav" / "train"
     pv.mkdir(parents=True)
-    write_geotiff(pv / "x.tif", _texture(60, 0).astype(np.uint16), dtype="uint16")
+    write_geotiff(pv / "x.tif", texture(60, 0).astype(np.uint16), dtype="uint16")
     with pytest.raises(InputError, match="PROBA-V"):
         misr.load_sources([{"paths": [str(pv / "*.tif")]}], tmp_path, [], [100, 100], 10)

@@ -104,8 +104,8 @@ def test_bad_shapes_are_rejected() -> None:
 def test_dsen2_bicubic_matches_the_package() -> None:
     import rasterio
 
-    from satsr.degrade import wald_degrade
     from satsr.models import registry
+    from satsr.ops.filters import wald_degrade
 
     with rasterio.open(DSEN2) as ds:
         hr = ds.read().astype(np.float32)

@@ -6,32 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from satsr.data.probav import (
-    ProbaVDataset,
-    find_imgsets,
-    find_norm,
-    is_imgset,
-    read_imgset,
-    read_norm,
-)
+from helpers import write_imgset
+from satsr.data.probav import ProbaVDataset
 from satsr.errors import InputError
-
-
-def write_imgset(folder: Path, lr: np.ndarray, qm: np.ndarray | None = None, hr: np.ndarray | None = None,
-                 sm: np.ndarray | None = None) -> Path:
-    """A PROBA-V style folder: 16-bit LR/HR PNGs, 1-bit QM/SM PNGs."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(lr):
-        Image.fromarray(frame.astype(np.uint16)).save(folder / f"LR{i:03d}.png")
-        if qm is not None:
-            Image.fromarray(qm[i].astype(bool)).save(folder / f"QM{i:03d}.png")
-    if hr is not None:
-        Image.fromarray(hr.astype(np.uint16)).save(folder / "HR.png")
-    if sm is not None:
-        Image.fromarray(sm.astype(bool)).save(folder / "SM.png")
-    return folder
+from satsr.io.probav import find_imgsets, find_norm, is_imgset, read_imgset, read_norm
 
 
 def test_synthetic_imgset_is_ordered_by_clearance(tmp_path: Path) -> None:

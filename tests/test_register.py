@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from satsr.register import apply_shift, fill_masked, phase_shift, register, register_stack, shift_mask
+from satsr.ops.registration import apply_shift, fill_masked, phase_shift, register, register_stack, shift_mask
 
 
 def scene(seed: int = 0, size: int = 96) -> np.ndarray:

@@ -11,11 +11,11 @@ import rasterio
 import torch
 from affine import Affine
 
-from conftest import smooth_image, write_geotiff
+from helpers import smooth_image, write_geotiff
 from satsr.cli import main
-from satsr.degrade import wald_degrade
+from satsr.io.sentinel2 import S2_BANDS
 from satsr.models.registry import find_card
-from satsr.sharpen import S2_BANDS
+from satsr.ops.filters import wald_degrade
 
 ORIGIN = (500000.0, 4200000.0)
 PREFIX = "T99XXX_20200101T000000"
@@ -218,7 +218,7 @@ def test_real_l1c_folder(shared_data: Path, tmp_path: Path, capsys) -> None:  # 
 
 
 def test_safe_product_folder_is_searched_for_its_granule(s2_folder: Path, tmp_path: Path) -> None:
-    from satsr.sharpen import s2_band_files
+    from satsr.io.sentinel2 import s2_band_files
 
     safe = tmp_path / "S2A_MSIL1C_X.SAFE"
     (safe / "GRANULE" / "L1C_T99XXX").mkdir(parents=True)

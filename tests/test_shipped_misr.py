@@ -27,7 +27,8 @@ def stacks() -> list[Stack]:
     """Three stacks (lr (8, 1, h, w), qm, hr (1, H, W), sm) of 90 x 90 HR px at ~100 m, made once."""
     import rasterio
 
-    from satsr.degrade import RevisitParams, imresize, psf_margin, scene_to_dn, simulate_revisits
+    from satsr.data.revisits import RevisitParams, psf_margin, scene_to_dn, simulate_revisits
+    from satsr.ops.resize import imresize
 
     if not L8_HELD_OUT.exists():
         pytest.skip("landsat/l8 224/077 B2 crop is absent")
@@ -47,15 +48,15 @@ def stacks() -> list[Stack]:
 
 @pytest.mark.parametrize("card", MISR_CARDS, ids=lambda c: c.id)
 def test_misr_weights_beat_the_baseline_on_held_out_simulated_revisits(card: object, stacks: list[Stack]) -> None:
-    from satsr.fusion import build_fuser, run_fuser
+    from satsr.fusion import build_fuser
     from satsr.metrics import cpsnr
 
     fuser, baseline = build_fuser(card.model, 3), build_fuser("baseline", 3)  # type: ignore[attr-defined]
     gains = []
     for lr, qm, hr, sm in stacks:
-        model = run_fuser(fuser, lr, qm)
+        model = fuser.apply(lr, qm)[0]
         assert model.shape == hr.shape and np.isfinite(model).all()
-        gains.append(float(cpsnr(model, hr, sm)) - float(cpsnr(run_fuser(baseline, lr, qm), hr, sm)))
+        gains.append(float(cpsnr(model, hr, sm)) - float(cpsnr(baseline.apply(lr, qm)[0], hr, sm)))
     assert np.mean(gains) > 0.5, f"{card.id}: cPSNR gains over the baseline {np.round(gains, 2)}"  # type: ignore[attr-defined]
 
 

@@ -64,8 +64,8 @@ def test_multispectral_upscale_of_a_16bit_scene_end_to_end(tmp_path: Path) -> No
     from rasterio.windows import Window
 
     from satsr.cli import main
-    from satsr.degrade import wald_degrade
     from satsr.metrics import psnr, sam
+    from satsr.ops.filters import wald_degrade
 
     with rasterio.open(S2_HELD_OUT) as ds:
         hr = ds.read(window=Window(100, 300, 160, 160)).astype(np.float64)

@@ -10,7 +10,7 @@ import rasterio
 from scipy import ndimage
 
 import satsr
-from conftest import smooth_image
+from helpers import smooth_image
 from satsr.models import registry
 from satsr.models.base import TorchUpscaler, Upscaler
 from satsr.tiling import ArraySink, ArraySource, axis_spans, feather_weights, plan_tiles, run_tiled

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import smooth_image, write_geotiff
-from satsr.degrade import wald_degrade
+from helpers import smooth_image, write_geotiff
 from satsr.errors import InputError
 from satsr.models.base import ModelCard
 from satsr.models.registry import create
+from satsr.ops.filters import wald_degrade
 from satsr.train.config import load_config
 from satsr.train.guided import GuidedPatches, build_fields
 

@@ -11,8 +11,8 @@ import torch
 import yaml
 from PIL import Image
 
-from satsr.degrade import imresize
 from satsr.models.registry import create
+from satsr.ops.resize import imresize
 from satsr.train.config import DegradationConfig, load_config
 from satsr.train.run import train
 from satsr.train.sisr import make_lr, split_files

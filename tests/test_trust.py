@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_image
-from satsr.degrade import downsample_bicubic, wald_degrade
+from helpers import smooth_image
 from satsr.models import registry
 from satsr.models.base import ModelCard
+from satsr.ops.filters import wald_degrade
+from satsr.ops.resize import downsample_bicubic
 from satsr.trust import (
     Degradation,
     TrustOptions,

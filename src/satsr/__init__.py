@@ -21,6 +21,7 @@ _LAZY = {
     "fuse": "satsr.fusion",
     "sharpen_files": "satsr.sharpen",
     "sharpen_arrays": "satsr.sharpen",
+    "sharpen_s2_folder": "satsr.sharpen",
 }
 
 __all__ = ["__version__", *_LAZY]

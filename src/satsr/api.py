@@ -7,16 +7,20 @@ same tiled pipeline, so an array result equals what the file path would write.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from satsr.errors import OptionError, SatsrError
 from satsr.masking import to_dtype
-from satsr.tiling import ArraySink, ArraySource, TileStats, run_tiled
+from satsr.tiling import ArraySink, ArraySource, SplitSink, TileStats, run_tiled
+
+if TYPE_CHECKING:
+    from satsr.models.base import SingleImageModel
 
 
 def list_models(kind: str | None = None) -> list[str]:
@@ -43,36 +47,17 @@ def _check_tiling(tile: int | None, overlap: int) -> None:
 
 
 def _build_upscaler(model: str | Any, scale: int, count: int, device: str,
-                    weights: str | os.PathLike[str] | None, where: str) -> Any:
-    """Create the model (or take a ready ``Upscaler``) and check it fits the data."""
-    if not isinstance(model, str):
-        upscaler = model
-    else:
-        from satsr.models import registry
+                    weights: str | os.PathLike[str] | None, where: str) -> SingleImageModel:
+    """Create the model (or check a ready one) and check it fits the data's band count."""
+    from satsr.models import registry
 
-        try:
-            spec = registry.get_spec(model)
-            if spec.kind != "sisr":
-                raise OptionError(
-                    f"model {model!r} is a {spec.kind} model; `upscale` runs single-image models "
-                    "(see `satsr models`)"
-                )
-            if spec.neural and str(device).startswith("cuda"):
-                import torch
-
-                if not torch.cuda.is_available():
-                    raise OptionError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-            upscaler = registry.create(model, scale, bands=count, weights=weights, device=device)
-        except SatsrError as exc:
-            raise type(exc)(f"{where}: {exc}") from exc
-    if int(getattr(upscaler, "scale", scale)) != scale:
-        raise OptionError(f"{where}: the model upscales by {upscaler.scale}, not {scale}")
-    allowed = getattr(upscaler, "bands", None)
-    if allowed is not None and count not in allowed:
-        raise OptionError(
-            f"{where}: {getattr(upscaler, 'name', 'the model')} takes "
-            f"{', '.join(map(str, allowed))} band(s), the input has {count}; choose bands with --bands"
-        )
+    try:
+        upscaler = registry.resolve(model, scale, kind="sisr", bands=count, weights=weights, device=device)
+        if upscaler.bands is not None and count not in upscaler.bands:
+            raise OptionError(f"{upscaler.name} takes {', '.join(map(str, upscaler.bands))} band(s), the input "
+                              f"has {count}; choose bands with --bands")
+    except SatsrError as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
     return upscaler
 
 
@@ -122,7 +107,8 @@ def upscale(
     if isinstance(path_or_array, np.ndarray):
         return _upscale_array(path_or_array, scale, model, tile, overlap, bands, quiet, device, weights,
                               nodata, consistency, degradation)
-    from satsr.io.raster import RasterReader, RasterWriter, check_output, output_profile
+    from satsr.io.raster import RasterReader, RasterWriter, check_output, gdal_env, map_profile, output_profile
+    from satsr.trust.maps import TrustUpscaler
 
     src = Path(path_or_array)
     with RasterReader(src, bands=bands) as reader:
@@ -134,7 +120,7 @@ def upscale(
                 raise OutputError(f"{out_path}: is the input file; write the output to another path")
             _check_map_paths(wanted, src, out_path, overwrite)
         upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src))
-        label = f"{getattr(upscaler, 'name', 'model')} x{scale}"
+        label = f"{upscaler.name} x{scale}"
         upscaler = _with_trust(upscaler, reader.info.dtype, consistency, degradation,
                                "uncertainty" in wanted, "hallucination" in wanted)
         if out is None:
@@ -142,29 +128,20 @@ def upscale(
             run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
             return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
         profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
-        import contextlib
-
-        import rasterio
-
-        # A small GDAL block cache: rows are written in whole blocks, nothing needs caching.
-        with rasterio.Env(GDAL_CACHEMAX=64), contextlib.ExitStack() as stack:
+        deg = upscaler.deg.describe() if isinstance(upscaler, TrustUpscaler) else None
+        with gdal_env(), contextlib.ExitStack() as stack:
             writers = [stack.enter_context(RasterWriter(out, profile, overwrite=overwrite))]
             for kind, path in wanted.items():
-                mprof = _map_profile(reader.info, scale, reader.bands, kind, cog, compress,
-                                     getattr(upscaler, "deg", None))
+                mprof = map_profile(reader.info, scale, reader.bands, kind, MAP_DESCRIPTIONS[kind], cog=cog,
+                                    compress=compress, degradation=deg)
                 writers.append(stack.enter_context(RasterWriter(path, mprof, overwrite=overwrite)))
-            if len(writers) == 1:
-                run_tiled(reader, upscaler, writers[0], tile=tile, overlap=overlap, quiet=quiet, label=label)
-            else:
-                from satsr.trust.maps import SplitSink
-
-                run_tiled(reader, upscaler, SplitSink(writers, reader.count), tile=tile, overlap=overlap,
-                          quiet=quiet, label=label)
+            sink = writers[0] if len(writers) == 1 else SplitSink(writers, reader.count)
+            run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
     return Path(out)
 
 
-def _with_trust(upscaler: Any, dtype: str | np.dtype, consistency: bool, degradation: str | None,
-                uncertainty: bool, hallucination: bool) -> Any:
+def _with_trust(upscaler: SingleImageModel, dtype: str | np.dtype, consistency: bool, degradation: str | None,
+                uncertainty: bool, hallucination: bool) -> SingleImageModel:
     """Wrap ``upscaler`` in a ``TrustUpscaler`` when any trust option is on (else return it as is)."""
     if not (consistency or uncertainty or hallucination):
         if degradation not in (None, "auto"):
@@ -174,9 +151,8 @@ def _with_trust(upscaler: Any, dtype: str | np.dtype, consistency: bool, degrada
 
     dt = np.dtype(dtype)
     bounds = (float(np.iinfo(dt).min), float(np.iinfo(dt).max)) if np.issubdtype(dt, np.integer) else None
-    vs = float(getattr(upscaler, "value_scale", 1.0) or 1.0)
     options = TrustOptions(consistency=consistency, uncertainty=uncertainty, hallucination=hallucination,
-                           degradation=degradation, bounds=bounds, floor=default_floor(dt, vs))
+                           degradation=degradation, bounds=bounds, floor=default_floor(dt, upscaler.value_scale))
     return TrustUpscaler(upscaler, options)
 
 
@@ -198,26 +174,6 @@ MAP_DESCRIPTIONS = {
     "uncertainty": "std of the 8 flipped/rotated predictions, data units",
     "hallucination": "share of local detail the LR cannot support, 0..1",
 }
-
-
-def _map_profile(info: Any, scale: int, bands: Sequence[int], kind: str, cog: bool, compress: str,
-                 deg: Any) -> Any:
-    """float32 profile on the output's grid for a trust map (NaN = nodata, one band per band)."""
-    from rasterio.enums import ColorInterp
-
-    from satsr.io.raster import output_profile
-
-    prof = output_profile(info, scale, bands, cog=cog, compress=compress, dtype="float32")
-    prof.creation["nodata"] = float("nan")
-    names = [d or f"band {b}" for d, b in zip(prof.descriptions or [None] * len(bands), bands, strict=True)]
-    prof.descriptions = tuple(f"{kind} of {n}" for n in names)
-    prof.colorinterp = tuple(ColorInterp.undefined for _ in bands) if len(bands) > 1 else (ColorInterp.gray,)
-    prof.band_tags = ()
-    prof.scales, prof.offsets, prof.units = (), (), ()
-    prof.tags = {**prof.tags, "SATSR_MAP": kind, "SATSR_MAP_MEANING": MAP_DESCRIPTIONS[kind]}
-    if deg is not None:
-        prof.tags["SATSR_DEGRADATION"] = deg.describe()
-    return prof
 
 
 def _upscale_array(array: np.ndarray, scale: int, model: str | Any, tile: int | None, overlap: int,

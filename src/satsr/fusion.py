@@ -16,73 +16,12 @@ import numpy as np
 
 from satsr.errors import OptionError
 from satsr.io.stack import Stack, load_stack, write_fused
+from satsr.models import registry
+from satsr.models.base import MultiImageModel
 
 # The default is the PROBA-V baseline: on the scored scenes and on realistic simulations shift-and-add
 # did not beat it on average (BENCHMARKS.md, issue 3); ``--method shiftadd`` is one option away.
 DEFAULT_METHOD = "baseline"
-
-
-def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["sigma=0.75", "robust_iterations=0", "normalize=false"]`` -> keyword options for a method."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise OptionError(f"--set {item!r}: expected KEY=VALUE, e.g. --set sigma=0.75")
-        low = text.strip().lower()
-        value: Any
-        if low in ("true", "yes", "on"):
-            value = True
-        elif low in ("false", "no", "off"):
-            value = False
-        else:
-            try:
-                value = int(text)
-            except ValueError:
-                try:
-                    value = float(text)
-                except ValueError:
-                    value = text
-        out[key.strip()] = value
-    return out
-
-
-def build_fuser(method: str | Any, scale: int, device: str = "cpu", **options: Any) -> Any:
-    """A ``Fuser`` from a registry name (checked to be a multi-image model), or a ready one."""
-    if not isinstance(method, str):
-        return method
-    from satsr.models import registry
-
-    spec = registry.get_spec(method)
-    if spec.kind != "misr":
-        misr = ", ".join(s.name for s in registry.list_specs("misr"))
-        raise OptionError(f"method {method!r} is a {spec.kind} model; fusion needs a multi-image one: {misr}")
-    try:
-        if spec.neural:
-            return registry.create(method, scale, device=device, **options)
-        return registry.create(method, scale, **options)
-    except TypeError as exc:  # an option this method does not take
-        raise OptionError(f"method {method!r} does not take these options {sorted(options)} ({exc})") from exc
-
-
-def run_fuser(fuser: Any, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Apply a fuser in its value units (``value_scale``) and return float32 ``(bands, H, W)``."""
-    vs = float(getattr(fuser, "value_scale", 1.0) or 1.0)
-    out = fuser(frames / vs if vs != 1.0 else frames, masks)
-    arr = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
-    return (arr * vs).astype(np.float32)
-
-
-def run_fuser_with_uncertainty(fuser: Any, frames: np.ndarray,
-                               masks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Like ``run_fuser``, plus the fuser's own per-pixel sigma in data units (None if it has none)."""
-    vs = float(getattr(fuser, "value_scale", 1.0) or 1.0)
-    out, sig = fuser.fuse_with_uncertainty(frames / vs if vs != 1.0 else frames, masks)
-
-    def arr(t: Any) -> np.ndarray:
-        return (np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t) * vs).astype(np.float32)
-
-    return arr(out), (None if sig is None else arr(sig))
 
 
 def write_uncertainty(stack: Stack, sigma: np.ndarray, out: str | os.PathLike[str], scale: int,
@@ -112,10 +51,12 @@ def write_uncertainty(stack: Stack, sigma: np.ndarray, out: str | os.PathLike[st
 def fuse_stack(stack: Stack, method: str | Any = DEFAULT_METHOD, scale: int = 3, device: str = "cpu",
                **options: Any) -> np.ndarray:
     """Fuse a loaded ``Stack`` -> float32 ``(bands, h*scale, w*scale)``."""
-    fuser = build_fuser(method, scale, device, **options)
-    if int(getattr(fuser, "scale", scale)) != scale:
-        raise OptionError(f"the fuser upscales by {fuser.scale}, not {scale}")
-    return run_fuser(fuser, stack.frames, stack.masks)
+    return build_fuser(method, scale, device, **options).apply(stack.frames, stack.masks)[0]
+
+
+def build_fuser(method: str | Any, scale: int, device: str = "cpu", **options: Any) -> MultiImageModel:
+    """A multi-image model by name (``registry.create``) or a ready one, checked against the contract."""
+    return registry.resolve(method, scale, kind="misr", device=device, **options)
 
 
 def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -146,15 +87,12 @@ def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                 raise OptionError(f"{uncertainty}: --uncertainty would overwrite the output; give it its own name")
     elif uncertainty is not None:
         raise OptionError("--uncertainty writes a file beside the output; give an output too")
-    if uncertainty is None:
-        fused = fuse_stack(stack, method, scale, device, **options)
-        return fused if out is None else write_fused(stack, fused, out, scale, overwrite=overwrite)
     fuser = build_fuser(method, scale, device, **options)
-    if int(getattr(fuser, "scale", scale)) != scale:
-        raise OptionError(f"the fuser upscales by {fuser.scale}, not {scale}")
-    fused, sigma = run_fuser_with_uncertainty(fuser, stack.frames, stack.masks)
+    fused, sigma = fuser.apply(stack.frames, stack.masks)
+    if uncertainty is None:
+        return fused if out is None else write_fused(stack, fused, out, scale, overwrite=overwrite)
     if sigma is None:
-        name = method if isinstance(method, str) else getattr(fuser, "name", "this fuser")
+        name = method if isinstance(method, str) else fuser.name
         raise OptionError(f"method {name!r} gives no per-pixel uncertainty; --uncertainty needs a fuser "
                           "that predicts one (piunet)")
     assert out is not None
@@ -163,5 +101,4 @@ def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     return written
 
 
-__all__ = ["DEFAULT_METHOD", "build_fuser", "fuse", "fuse_stack", "parse_options", "run_fuser",
-           "run_fuser_with_uncertainty", "write_uncertainty"]
+__all__ = ["DEFAULT_METHOD", "build_fuser", "fuse", "fuse_stack", "write_uncertainty"]

@@ -308,6 +308,19 @@ def _probav_shapes(sr: Array, hr: Array, border: int) -> tuple[int, int]:
     return h - 2 * border, w - 2 * border
 
 
+def _probav_tensors(sr: Array, hr: Array, hr_mask: Array | None,
+                    value_scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SR and HR as float tensors divided by ``value_scale`` (on the device and in the float dtype of the
+    first tensor given), and the HR mask as a bool tensor of HR's shape (all True when None)."""
+    ref = sr if isinstance(sr, torch.Tensor) else hr
+    dtype = ref.dtype if ref.is_floating_point() else torch.float32
+    s = torch.as_tensor(sr).to(ref.device, dtype) / value_scale
+    h = torch.as_tensor(hr).to(ref.device, dtype) / value_scale
+    m = (torch.ones(h.shape, dtype=torch.bool, device=ref.device) if hr_mask is None
+         else torch.as_tensor(hr_mask).to(ref.device, torch.bool).expand(h.shape))
+    return s, h, m
+
+
 def cmse(sr: Array, hr: Array, hr_mask: Array | None = None, border: int = 3,
          value_scale: float = PROBAV_VALUE_SCALE) -> Array:
     """The challenge's clear MSE for every shift: ``(..., 2*border+1, 2*border+1)`` values.
@@ -320,20 +333,15 @@ def cmse(sr: Array, hr: Array, hr_mask: Array | None = None, border: int = 3,
     ch, cw = _probav_shapes(sr, hr, border)
     n = 2 * border + 1
     if _is_torch(sr, hr, hr_mask):
-        ref = sr if isinstance(sr, torch.Tensor) else hr
-        dtype = ref.dtype if ref.is_floating_point() else torch.float32
-        s = torch.as_tensor(sr).to(ref.device, dtype) / value_scale
-        h_ = torch.as_tensor(hr).to(ref.device, dtype) / value_scale
-        m = (torch.ones(h_.shape, dtype=torch.bool, device=ref.device) if hr_mask is None
-             else torch.as_tensor(hr_mask).to(ref.device, torch.bool).expand(h_.shape))
+        s, h_, m = _probav_tensors(sr, hr, hr_mask, value_scale)
         s = s[..., border:border + ch, border:border + cw]
-        zero = torch.zeros((), dtype=dtype, device=ref.device)
+        zero = torch.zeros((), dtype=s.dtype, device=s.device)
         out = []
         for u in range(n):
             for v in range(n):
                 mc = m[..., u:u + ch, v:v + cw]
                 d = torch.where(mc, h_[..., u:u + ch, v:v + cw] - s, zero)
-                cnt = mc.sum((-2, -1)).to(dtype)
+                cnt = mc.sum((-2, -1)).to(s.dtype)
                 b = d.sum((-2, -1)) / cnt
                 e = torch.where(mc, d - b[..., None, None], zero)
                 out.append((e * e).sum((-2, -1)) / cnt)
@@ -387,20 +395,15 @@ def cssim(sr: Array, hr: Array, hr_mask: Array | None = None, border: int = 3,
     ch, cw = hr.shape[-2] - 2 * border, hr.shape[-1] - 2 * border
     n = 2 * border + 1
     if _is_torch(sr, hr, hr_mask):
-        ref = sr if isinstance(sr, torch.Tensor) else hr
-        dtype = ref.dtype if ref.is_floating_point() else torch.float32
-        s = torch.as_tensor(sr).to(ref.device, dtype) / value_scale
-        h_ = torch.as_tensor(hr).to(ref.device, dtype) / value_scale
-        m = (torch.ones(h_.shape, dtype=torch.bool, device=ref.device) if hr_mask is None
-             else torch.as_tensor(hr_mask).to(ref.device, torch.bool).expand(h_.shape))
+        s, h_, m = _probav_tensors(sr, hr, hr_mask, value_scale)
         s = s[..., border:border + ch, border:border + cw].reshape(-1, ch, cw)
         h_, m = h_.reshape(-1, *h_.shape[-2:]), m.reshape(-1, *m.shape[-2:])
-        zero = torch.zeros((), dtype=dtype, device=ref.device)
+        zero = torch.zeros((), dtype=s.dtype, device=s.device)
         vals = []
         for u in range(n):
             for v in range(n):
                 hc, mc = h_[:, u:u + ch, v:v + cw], m[:, u:u + ch, v:v + cw]
-                b = torch.where(mc, hc - s, zero).sum((-2, -1)) / mc.sum((-2, -1)).to(dtype)
+                b = torch.where(mc, hc - s, zero).sum((-2, -1)) / mc.sum((-2, -1)).to(s.dtype)
                 vals.append(_ssim_torch(s + b[:, None, None], hc, mc, data_range, 1.5))
         best = torch.nan_to_num(torch.stack(vals, -1), nan=-float("inf")).amax(-1)
         return _reduce(best, lead, per_band)

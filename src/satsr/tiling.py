@@ -11,14 +11,21 @@ form a partition of unity, which hides seams for models whose margin is only app
 Memory stays flat: tiles are processed one row-strip at a time; the output rows that no later tile
 touches are written (in whole output blocks) and dropped. Only one strip of input and about one
 strip plus one block row of output are in memory, however large the scene.
+
+It is the one engine of every raster command: ``upscale`` (a single source, a single-image model,
+optionally wrapped with trust maps) and ``sharpen`` (a ``GuidedSource``: low-res bands plus a guide
+on a finer grid, and a guided model) run through ``run_tiled`` with the same planning, context,
+nodata handling, blending and progress bar. Sources and sinks: ``RasterReader``/``RasterWriter``
+(``satsr.io.raster``), ``ArraySource``/``ArraySink`` here, ``StackedSource`` for band files on one
+grid, ``SplitSink``/``BandSink`` to route band groups.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -26,7 +33,8 @@ from satsr.masking import fill_invalid, upscale_mask, valid_mask
 
 
 class TileSource(Protocol):
-    """Where ``run_tiled`` reads from: float32 pixels + validity of a window."""
+    """Where ``run_tiled`` reads from: float32 pixels + validity of a window (``RasterReader``,
+    ``ArraySource``, ``StackedSource``)."""
 
     count: int
     height: int
@@ -36,9 +44,101 @@ class TileSource(Protocol):
 
 
 class TileSink(Protocol):
-    """Where ``run_tiled`` writes to: full-width float rows (NaN = nodata), top to bottom."""
+    """Where ``run_tiled`` writes to: full-width float rows (NaN = nodata), top to bottom, in multiples
+    of ``block_rows`` (except the last write)."""
+
+    block_rows: int
 
     def write_rows(self, values: np.ndarray, row_off: int) -> None: ...
+
+
+class TileModel(Protocol):
+    """What ``run_tiled`` runs: any contract's base class (``Upscaler``, ``GuidedUpscaler``) provides it."""
+
+    name: str
+    scale: int
+    margin: int
+    output_groups: int
+
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray: ...
+
+
+@dataclass
+class Strip:
+    """Input pixels of rows ``[row0, row0 + rows)`` and columns ``[col0, col0 + cols)`` with validity, and
+    for guided sources the same area of the guide on its ``factor`` times finer grid."""
+
+    row0: int
+    col0: int
+    data: np.ndarray  # (C, rows, cols) float32
+    valid: np.ndarray  # (C, rows, cols) bool
+    guide: np.ndarray | None = None  # (G, rows * f, cols * f)
+    guide_valid: np.ndarray | None = None
+    factor: int = 1
+
+    def window(self, r0: int, r1: int, c0: int, c1: int) -> Strip:
+        """Rows ``[r0, r1)`` and columns ``[c0, c1)`` (image coordinates) of the strip."""
+        a, b, c, d, f = r0 - self.row0, r1 - self.row0, c0 - self.col0, c1 - self.col0, self.factor
+        guide = gvalid = None
+        if self.guide is not None and self.guide_valid is not None:
+            guide = self.guide[:, a * f:b * f, c * f:d * f]
+            gvalid = self.guide_valid[:, a * f:b * f, c * f:d * f]
+        return Strip(r0, c0, self.data[:, a:b, c:d], self.valid[:, a:b, c:d], guide, gvalid, f)
+
+    def filled(self) -> Strip:
+        """Invalid pixels (of the data and of the guide) replaced by their nearest valid neighbour."""
+        data = self.data if self.valid.all() else fill_invalid(self.data, self.valid)
+        guide = self.guide
+        if guide is not None and self.guide_valid is not None and not self.guide_valid.all():
+            guide = fill_invalid(guide, self.guide_valid)
+        return Strip(self.row0, self.col0, data, self.valid, guide, self.guide_valid, self.factor)
+
+
+class GuidedSource:
+    """Low-res bands and a guide ``ratio`` times finer on the same footprint, read as one source on the
+    low-res grid (``satsr sharpen``). Output pixels are nodata where the low-res band or any guide band is."""
+
+    def __init__(self, lowres: TileSource, guide: TileSource, ratio: int) -> None:
+        if (guide.height, guide.width) != (lowres.height * ratio, lowres.width * ratio):
+            raise ValueError(f"guide {guide.height}x{guide.width} is not {ratio} x low-res "
+                             f"{lowres.height}x{lowres.width}")
+        self.lowres, self.guide, self.ratio = lowres, guide, ratio
+        self.count, self.height, self.width = lowres.count, lowres.height, lowres.width
+
+    def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.lowres.read_tile(row0, row1, col0, col1)
+
+    def read_guide(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
+        """The guide under low-res rows/cols ``[row0, row1) x [col0, col1)``."""
+        q = self.ratio
+        return self.guide.read_tile(row0 * q, row1 * q, col0 * q, col1 * q)
+
+
+class StackedSource:
+    """Several sources on one grid read as one, their bands concatenated in order (e.g. single-band
+    Sentinel-2 files)."""
+
+    def __init__(self, sources: Sequence[TileSource]) -> None:
+        self.sources = list(sources)
+        first = self.sources[0]
+        for s in self.sources[1:]:
+            if (s.height, s.width) != (first.height, first.width):
+                raise ValueError("stacked sources must share one grid")
+        self.height, self.width = first.height, first.width
+        self.count = sum(s.count for s in self.sources)
+
+    def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
+        parts = [s.read_tile(row0, row1, col0, col1) for s in self.sources]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def read_strip(source: TileSource, row0: int, row1: int) -> Strip:
+    """Full-width rows ``[row0, row1)`` of ``source`` (with its guide when it is a ``GuidedSource``)."""
+    data, valid = source.read_tile(row0, row1, 0, source.width)
+    if isinstance(source, GuidedSource):
+        guide, gvalid = source.read_guide(row0, row1, 0, source.width)
+        return Strip(row0, 0, data, valid, guide, gvalid, source.ratio)
+    return Strip(row0, 0, data, valid)
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -145,7 +245,7 @@ class TileStats:
     seconds: float = 0.0
 
 
-def _progress(total: int, quiet: bool, label: str) -> tuple[Callable[[], None], Callable[[], None]]:
+def progress_bar(total: int, quiet: bool, label: str) -> tuple[Callable[[], None], Callable[[], None]]:
     """(advance, close) callbacks of a rich progress bar on stderr; no-ops when quiet."""
     if quiet:
         return (lambda: None), (lambda: None)
@@ -159,29 +259,29 @@ def _progress(total: int, quiet: bool, label: str) -> tuple[Callable[[], None], 
     return (lambda: progress.advance(task)), progress.stop
 
 
-def run_tiled(reader: TileSource, upscaler: Any, writer: TileSink, *, tile: int | None = 512,
+def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int | None = 512,
               overlap: int = 32, quiet: bool = True, label: str = "upscaling") -> TileStats:
-    """Upscale everything ``reader`` provides with ``upscaler`` and stream it to ``writer``.
+    """Run ``model`` over everything ``source`` provides and stream the result to ``sink``.
 
     Per tile: read tile + context (+ ``margin`` more so the nearest-valid fill sees the same
-    neighbours as a whole-image fill), fill invalid pixels, divide by ``upscaler.value_scale``, run
-    the model, multiply back, crop to the tile, put NaN where the input was invalid (per band),
-    blend. A tile whose pixels are all invalid is not computed. The writer receives float32 rows
-    with NaN for nodata, in order, in multiples of its ``block_rows`` (except the last write); an
-    upscaler with ``output_groups = k`` yields ``k * C`` bands (see ``_compute_tile``).
+    neighbours as a whole-image fill), fill invalid pixels (of the guide too, for a ``GuidedSource``),
+    run the model in data units (``tile_output``: the contract's ``apply``), crop to the tile, put NaN
+    where the input was invalid (per band; for guided sources also where any guide band is), blend. A
+    tile whose pixels are all invalid is not computed. The sink receives float32 rows with NaN for
+    nodata, in order, in multiples of its ``block_rows`` (except the last write); a model with
+    ``output_groups = k`` yields ``k * C`` bands (e.g. the image and its trust maps).
     """
     t_start = time.perf_counter()
-    scale = int(upscaler.scale)
-    margin = int(getattr(upscaler, "margin", 0))
-    value_scale = float(getattr(upscaler, "value_scale", 1.0) or 1.0)
-    H, W, C = reader.height, reader.width, reader.count
-    groups = max(1, int(getattr(upscaler, "output_groups", 1)))
+    scale = int(model.scale)
+    margin = int(model.margin)
+    H, W, C = source.height, source.width, source.count
+    groups = max(1, int(model.output_groups))
     plan = plan_tiles(H, W, tile=tile, overlap=overlap, margin=margin, scale=scale)
     wrow = feather_weights(plan.rows, scale)
     wcol = feather_weights(plan.cols, scale)
-    block_rows = max(1, int(getattr(writer, "block_rows", 1)))
+    block_rows = max(1, int(sink.block_rows))
     stats = TileStats(tiles=plan.n_tiles)
-    advance, close = _progress(plan.n_tiles, quiet, label)
+    advance, close = progress_bar(plan.n_tiles, quiet, label)
 
     C_out = C * groups
     buf = np.zeros((C_out, 0, W * scale), dtype=np.float32)  # output rows [buf_row0, buf_row0 + buf rows)
@@ -190,21 +290,24 @@ def run_tiled(reader: TileSource, upscaler: Any, writer: TileSink, *, tile: int 
         for ri, (r0, r1) in enumerate(plan.rows):
             # One strip of input: every row any tile of this row may read, full width.
             s0, s1, _, _ = plan.model_window((r0, r1), (0, W), extra=margin)
-            strip, valid = reader.read_tile(s0, s1, 0, W)
+            strip = read_strip(source, s0, s1)
             need = r1 * scale - buf_row0
             if buf.shape[1] < need:
                 grow = np.zeros((C_out, need - buf.shape[1], W * scale), dtype=np.float32)
                 buf = np.concatenate([buf, grow], axis=1)
             for ci, (c0, c1) in enumerate(plan.cols):
                 target = buf[:, r0 * scale - buf_row0:r1 * scale - buf_row0, c0 * scale:c1 * scale]
-                core_valid = valid[:, r0 - s0:r1 - s0, c0:c1]
-                if not core_valid.any():
+                core = strip.window(r0, r1, c0, c1)
+                if not core.valid.any():
                     target[...] = np.nan
                     stats.skipped += 1
                     advance()
                     continue
-                y = _compute_tile(plan, strip, valid, s0, (r0, r1), (c0, c1), upscaler, value_scale, groups)
-                y[~np.tile(upscale_mask(core_valid, scale), (groups, 1, 1))] = np.nan
+                y = _compute_tile(plan, strip, (r0, r1), (c0, c1), model, groups)
+                out_valid = upscale_mask(core.valid, scale)
+                if core.guide_valid is not None:
+                    out_valid = out_valid & core.guide_valid.all(0)
+                y[~np.tile(out_valid, (groups, 1, 1))] = np.nan
                 target += y * (wrow[ri][:, None] * wcol[ci][None, :])
                 stats.computed += 1
                 advance()
@@ -213,7 +316,7 @@ def run_tiled(reader: TileSource, upscaler: Any, writer: TileSink, *, tile: int 
             flush_to = final if last else (final // block_rows) * block_rows
             if flush_to > buf_row0:
                 n = flush_to - buf_row0
-                writer.write_rows(buf[:, :n], buf_row0)
+                sink.write_rows(buf[:, :n], buf_row0)
                 buf = buf[:, n:].copy()
                 buf_row0 = flush_to
     finally:
@@ -222,36 +325,22 @@ def run_tiled(reader: TileSource, upscaler: Any, writer: TileSink, *, tile: int 
     return stats
 
 
-def _compute_tile(plan: TilePlan, strip: np.ndarray, valid: np.ndarray, s0: int, r: tuple[int, int],
-                  c: tuple[int, int], upscaler: Any, value_scale: float, groups: int = 1) -> np.ndarray:
+def _compute_tile(plan: TilePlan, strip: Strip, r: tuple[int, int], c: tuple[int, int], model: TileModel,
+                  groups: int = 1) -> np.ndarray:
     """Model output for one tile, cropped to the tile (float32, ``(groups * C, th*s, tw*s)``).
 
-    An upscaler with a ``call_masked(x, valid)`` method gets the validity of its input window too
-    (e.g. to keep LR-consistency on valid pixels only); ``output_groups`` > 1 means it returns that
-    many ``C``-band images stacked on the band axis (the image plus per-pixel maps).
+    The model gets the validity of its input window too (``call_masked``: e.g. to keep LR-consistency
+    on valid pixels only).
     """
     scale = plan.scale
     m0, m1, mc0, mc1 = plan.model_window(r, c)
     f0, f1, fc0, fc1 = plan.model_window(r, c, extra=plan.margin)
-    fill_valid = valid[:, f0 - s0:f1 - s0, fc0:fc1]
-    if fill_valid.all():
-        x = strip[:, m0 - s0:m1 - s0, mc0:mc1]
-    else:
-        filled = fill_invalid(strip[:, f0 - s0:f1 - s0, fc0:fc1], fill_valid)
-        x = filled[:, m0 - f0:m1 - f0, mc0 - fc0:mc1 - fc0]
-    # A private copy: the model may work in place, and the strip is shared with the next tile.
-    x = x / value_scale if value_scale != 1.0 else np.array(x, dtype=np.float32, copy=True)
-    masked = getattr(upscaler, "call_masked", None)
-    y = masked(x, valid[:, m0 - s0:m1 - s0, mc0:mc1]) if masked is not None else upscaler(x)
-    if not isinstance(y, np.ndarray):  # torch tensor from a custom upscaler
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y, dtype=np.float32)
-    expected = (x.shape[0] * groups, x.shape[1] * scale, x.shape[2] * scale)
+    filled = strip.window(f0, f1, fc0, fc1).filled()
+    win = filled.window(m0, m1, mc0, mc1)
+    y = np.asarray(model.tile_output(win.data, win.valid, win.guide), dtype=np.float32)
+    expected = (win.data.shape[0] * groups, win.data.shape[1] * scale, win.data.shape[2] * scale)
     if y.shape != expected:
-        name = getattr(upscaler, "name", upscaler)
-        raise RuntimeError(f"{name} returned shape {y.shape}, expected {expected}")
-    if value_scale != 1.0:
-        y = y * value_scale
+        raise RuntimeError(f"{model.name} returned shape {y.shape}, expected {expected}")
     return y[:, (r[0] - m0) * scale:(r[1] - m0) * scale, (c[0] - mc0) * scale:(c[1] - mc0) * scale].copy()
 
 
@@ -283,3 +372,30 @@ class ArraySink:
 
     def write_rows(self, values: np.ndarray, row_off: int) -> None:
         self.values[:, row_off:row_off + values.shape[1]] = values
+
+
+class SplitSink:
+    """Routes the stacked band groups of a model with ``output_groups`` > 1 to one sink each (image,
+    maps...)."""
+
+    def __init__(self, sinks: Sequence[TileSink], count: int) -> None:
+        self.sinks = list(sinks)
+        self.count = count
+        self.block_rows = max(int(s.block_rows) for s in self.sinks)
+
+    def write_rows(self, values: np.ndarray, row_off: int) -> None:
+        for g, sink in enumerate(self.sinks):
+            sink.write_rows(values[g * self.count:(g + 1) * self.count], row_off)
+
+
+class BandSink:
+    """Writes rows into some (1-based) bands of a writer that has more (e.g. one sharpening pass of a
+    13-band Sentinel-2 output)."""
+
+    def __init__(self, writer: object, indexes: Sequence[int]) -> None:
+        self.writer = writer
+        self.indexes = list(indexes)
+        self.block_rows = int(writer.block_rows)  # type: ignore[attr-defined]
+
+    def write_rows(self, values: np.ndarray, row_off: int) -> None:
+        self.writer.write_rows(values, row_off, indexes=self.indexes)  # type: ignore[attr-defined]

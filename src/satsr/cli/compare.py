@@ -8,16 +8,8 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
+from satsr.cli.options import parse_bands, parse_ints, parse_numbers
 from satsr.errors import OptionError
-
-
-def _ints(text: str | None, what: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise OptionError(f"{what} {text!r}: give integers separated by commas") from exc
 
 
 @app.command("compare")
@@ -53,21 +45,20 @@ def compare_cmd(
     trust maps" in the README.
     """
     if stack:
-        from satsr.viz_misr import DEFAULT_METHODS, compare_misr
+        from satsr.viz.misr import DEFAULT_METHODS, compare_misr
 
         if hr is not None or lr is not None:
             raise OptionError("--stack compares fusion methods on a stack; drop the HR image / --lr")
-        from satsr.cli.fuse import parse_clear_values
-
-        values = parse_clear_values(clear_values)
+        values = parse_numbers(clear_values, "--clear-values")
         path = compare_misr(out, stack, methods=model or list(DEFAULT_METHODS), scale=scale or 3,
-                            mask_spec=mask_spec, clear_values=values, bands=_ints(bands, "--bands"),
-                            crop=_ints(crop, "--crop"), zoom=zoom, device=device)
+                            mask_spec=mask_spec, clear_values=values, bands=parse_bands(bands),
+                            crop=parse_ints(crop, "--crop", "128,128,192"), zoom=zoom, device=device)
         typer.echo(f"wrote {path}")
         return
-    from satsr.viz import compare_sisr
+    from satsr.viz.sisr import compare_sisr
 
     scale = scale or 4
-    path = compare_sisr(out, hr=hr, lr=lr, scale=scale, models=model or [], crop=_ints(crop, "--crop"),
-                        zoom=zoom, bands=_ints(bands, "--bands"), stretch=stretch, device=device, trust=trust)
+    path = compare_sisr(out, hr=hr, lr=lr, scale=scale, models=model or [],
+                        crop=parse_ints(crop, "--crop", "128,128,192"), zoom=zoom, bands=parse_bands(bands),
+                        stretch=stretch, device=device, trust=trust)
     typer.echo(f"wrote {path}")

@@ -42,8 +42,8 @@ def probav_cmd(
     A scene's score is norm / cPSNR (norm: the official baseline's cPSNR from norm.csv); the
     challenge score is their mean: lower is better, 1.0 is the official baseline.
     """
+    from satsr.cli.options import parse_options
     from satsr.evaluate import evaluate_probav
-    from satsr.fusion import parse_options
 
     report = evaluate_probav(root, method, cssim=cssim, limit=limit, norm_file=norm, progress=_progress(verbose),
                              **parse_options(settings))
@@ -150,7 +150,7 @@ def opensr_cmd(
     correctness (improvement / omission / hallucination shares, summing to 1). The first three RGB
     bands are used for the spatial shift.
     """
-    from satsr.cli.upscale import parse_bands
+    from satsr.cli.options import parse_bands
     from satsr.evaluate import evaluate_opensr
 
     report = evaluate_opensr(hr, scale, model or [], degradation=degradation, value_scale=value_scale,

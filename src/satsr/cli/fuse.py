@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
+from satsr.cli.options import parse_bands, parse_numbers, parse_options
 from satsr.errors import OptionError
 
 
@@ -49,17 +50,13 @@ def fuse_cmd(
     registration, brightness matching, robust Gaussian splatting) did not beat it on average on
     PROBA-V (see BENCHMARKS.md); try --method shiftadd for revisits with larger sub-pixel offsets.
     """
-    from satsr.fusion import fuse, parse_options
+    from satsr.fusion import fuse
 
     if len(paths) < 2:
         raise OptionError("give the inputs and then the output: FRAMES... OUT or IMGSET_DIR OUT.png")
     *inputs, out = paths
-    values = parse_clear_values(clear_values)
-    band_list = None
-    if bands is not None:
-        from satsr.cli.upscale import parse_bands
-
-        band_list = parse_bands(bands)
+    values = parse_numbers(clear_values, "--clear-values")
+    band_list = parse_bands(bands)
     options = parse_options(settings)
     if weights is not None:
         options["weights"] = weights
@@ -71,13 +68,3 @@ def fuse_cmd(
                f"input{'s' if len(inputs) > 1 else ''}, {time.perf_counter() - t0:.1f} s)")
     if uncertainty is not None:
         typer.echo(f"wrote {uncertainty} (uncertainty map)")
-
-
-def parse_clear_values(text: str | None) -> list[float] | None:
-    """``--clear-values 0,1`` -> [0.0, 1.0] (None when not given); anything else is a user error."""
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise OptionError(f"--clear-values {text!r}: give numbers separated by commas") from exc

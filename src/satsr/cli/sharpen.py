@@ -11,20 +11,8 @@ import typer
 
 from satsr.cli import app
 from satsr.cli.evaluate import evaluate_app  # the `evaluate` sub-app; `evaluate sharpen` is added to it
+from satsr.cli.options import parse_bands
 from satsr.errors import OptionError, SatsrError
-
-
-def _bands(text: str | None, option: str) -> list[int] | None:
-    """``"3,2,1,4"`` -> ``[3, 2, 1, 4]`` (1-based band numbers, in the order given)."""
-    if text is None:
-        return None
-    try:
-        bands = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        bands = []
-    if not bands or min(bands) < 1:
-        raise OptionError(f"{option} {text!r}: give 1-based band numbers separated by commas, e.g. 3,2,1,4")
-    return bands
 
 
 @app.command("sharpen")
@@ -65,8 +53,8 @@ def sharpen_cmd(
             raise OptionError("give both --guide and --lowres (or a Sentinel-2 folder instead of either)")
         if len(paths) != 1:
             raise OptionError(f"with --guide and --lowres give only the output file, got {len(paths)} paths")
-        out = sharpen_files(guide, lowres, paths[0], model, guide_bands=_bands(guide_bands, "--guide-bands"),
-                            bands=_bands(bands, "--bands"), tile=tile, overwrite=overwrite, compress=compress,
+        out = sharpen_files(guide, lowres, paths[0], model, guide_bands=parse_bands(guide_bands, "--guide-bands"),
+                            bands=parse_bands(bands), tile=tile, overwrite=overwrite, compress=compress,
                             device=device, weights=weights, quiet=quiet)
     else:
         if len(paths) != 2:
@@ -95,12 +83,12 @@ def evaluate_sharpen_cmd(
 
     Reports per-band RMSE (DN), PSNR, ERGAS and SAM (degrees) for each model and bicubic.
     """
+    from satsr.evaluate.wald import wald_evaluate
     from satsr.io.raster import RasterReader
-    from satsr.sharpen import wald_evaluate
 
     names = [n.strip() for m in (model or ["hpi"]) for n in m.split(",") if n.strip()]
-    with RasterReader(guide, bands=_bands(guide_bands, "--guide-bands")) as g, \
-            RasterReader(lowres, bands=_bands(bands, "--bands")) as lo:
+    with RasterReader(guide, bands=parse_bands(guide_bands, "--guide-bands")) as g, \
+            RasterReader(lowres, bands=parse_bands(bands)) as lo:
         g_data, lo_data = g.read(), lo.read()
         descriptions = [d or f"band {b}" for d, b in zip((lo.info.descriptions[b - 1] for b in lo.bands), lo.bands,
                                                          strict=True)]

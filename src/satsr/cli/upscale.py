@@ -9,20 +9,7 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
-from satsr.errors import OptionError
-
-
-def parse_bands(text: str | None) -> list[int] | None:
-    """``"1,2,3"`` -> ``[1, 2, 3]`` (1-based band numbers); None stays None."""
-    if text is None:
-        return None
-    try:
-        bands = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        bands = []
-    if not bands:
-        raise OptionError(f"--bands {text!r}: give 1-based band numbers separated by commas, e.g. 1,2,3")
-    return bands
+from satsr.cli.options import parse_bands
 
 
 @app.command("upscale")

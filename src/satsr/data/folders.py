@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
-RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt"}
+from satsr.data.sampling import SeededDraws
+from satsr.io.image import IMAGE_SUFFIXES, read_image
 
 
 def expand_paths(patterns: Sequence[str | Path], base: Path | None = None) -> list[Path]:
@@ -27,32 +27,11 @@ def expand_paths(patterns: Sequence[str | Path], base: Path | None = None) -> li
         if base is not None and not p.is_absolute():
             p = base / p
         if p.is_dir():
-            hits = [q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES | RASTER_SUFFIXES]
+            hits = [q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES]
         else:
             hits = [Path(h) for h in glob.glob(str(p), recursive=True)]
         out.extend(h for h in hits if h.is_file())
     return sorted(set(out))
-
-
-def read_image(path: Path, bands: Sequence[int] | None = None) -> np.ndarray:
-    """Read a PNG/JPEG or raster file as float32 ``(C, H, W)`` in its native units (DN)."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-        arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
-        if arr.shape[0] == 4 and path.suffix.lower() == ".png":
-            arr = arr[:3]  # drop alpha
-    else:
-        import rasterio
-
-        with rasterio.open(path) as ds:
-            arr = ds.read()
-    arr = arr.astype(np.float32)
-    if bands is not None:
-        arr = arr[[b - 1 for b in bands]]
-    return arr
 
 
 def load_images(
@@ -62,7 +41,8 @@ def load_images(
     per_band: bool = False,
     min_size: int = 0,
 ) -> list[np.ndarray]:
-    """Decode every file once; divide by ``value_scale``; optionally split bands into 1-band images.
+    """Decode every file once (``satsr.io.image.read_image``); divide by ``value_scale``; optionally split
+    bands into 1-band images.
 
     Images smaller than ``min_size`` on either side are dropped (they cannot give a patch).
     """
@@ -74,7 +54,7 @@ def load_images(
     return images
 
 
-class RandomPatches(Dataset):
+class RandomPatches(SeededDraws):
     """Random HR patches with flips and 90-degree rotations, reproducible from (seed, index).
 
     ``length`` is a virtual epoch size; Lightning stops on ``max_steps`` anyway. Patches whose
@@ -85,26 +65,18 @@ class RandomPatches(Dataset):
                  augment: bool = True, max_zero_fraction: float = 0.05) -> None:
         if not images:
             raise ValueError("no training images")
+        super().__init__(length, seed)
         self.images = [torch.from_numpy(np.ascontiguousarray(im)) for im in images]
         self.patch = patch
-        self.length = length
-        self.seed = seed
         self.augment = augment
         self.max_zero_fraction = max_zero_fraction
         # sample images proportionally to their usable area, so big scenes are not under-used
         areas = np.array([max(im.shape[-2] - patch + 1, 1) * max(im.shape[-1] - patch + 1, 1) for im in images],
                          np.float64)
         self.probs = areas / areas.sum()
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
+        rng = self.rng(index)
         for _ in range(20):
             k = int(rng.choice(len(self.images), p=self.probs))
             im = self.images[k]

@@ -1,22 +1,33 @@
-"""Plain images (PNG, JPEG, TIFF without georeferencing) as float ``(C, H, W)`` arrays.
+"""Images as float ``(C, H, W)`` arrays: the one reader every room uses, and a plain PNG/JPEG writer.
 
-Pillow reads 8- and 16-bit greyscale and 8-bit colour; it silently reduces 16-bit colour PNGs to
-8 bits, so those are read through rasterio's PNG driver instead. Values stay in the file's units
-(0..255 or 0..65535); callers normalise.
+``read_image`` reads anything satsr takes as an image file: PNG/JPEG/BMP through Pillow, and
+GeoTIFF/TIFF/JP2/VRT through rasterio (``satsr.io.raster``). Pillow reads 8- and 16-bit greyscale and
+8-bit colour; it silently reduces 16-bit colour PNGs to 8 bits, so those are read through GDAL's PNG
+driver instead. An alpha channel (RGBA, LA, or a palette's transparency) is transparency, not a
+band: it is dropped. Values stay in the file's units (0..255, 0..65535, reflectance, ...); callers
+normalise. ``image_dtype`` says what the file stores (e.g. to treat 8-bit data as the SR benchmarks
+do).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from satsr.errors import InputError, OutputError
+from satsr.errors import InputError, OptionError, OutputError
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = PLAIN_SUFFIXES + RASTER_SUFFIXES
 
 _WIDE_RAW_MODES = ("RGB;16", "RGBA;16", "LA;16")
 _CORRUPT = "the file looks truncated or corrupt, re-export it"
+# Pillow modes that store 8-bit samples
+_BYTE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 
 
 def _is_wide_colour(im: Image.Image) -> bool:
@@ -29,35 +40,83 @@ def image_bit_depth(array: np.ndarray) -> int:
     return 16 if float(np.nanmax(array, initial=0)) > 255 else 8
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image into float32 ``(C, H, W)`` in its own value range (palette -> RGB)."""
+def _is_raster(p: Path) -> bool:
+    return p.suffix.lower() in RASTER_SUFFIXES
+
+
+def read_image(path: str | os.PathLike[str], bands: Sequence[int] | None = None) -> np.ndarray:
+    """Read an image file into float32 ``(C, H, W)`` in its own value range (see the module docstring).
+
+    ``bands``: 1-based bands to keep, in that order (all when None).
+    """
     p = Path(path)
+    if _is_raster(p):
+        from satsr.io.raster import RasterReader
+
+        with RasterReader(p, bands=bands) as r:
+            return r.read().astype(np.float32)
+    arr = _read_plain(p)
+    if bands is None:
+        return arr
+    chosen = [int(b) for b in bands]
+    bad = [b for b in chosen if not 1 <= b <= arr.shape[0]]
+    if bad or not chosen:
+        raise OptionError(f"{p}: band {bad[0] if bad else '(none)'} is out of range; the image has "
+                          f"{arr.shape[0]} band(s)")
+    return arr[[b - 1 for b in chosen]]
+
+
+def _read_plain(p: Path) -> np.ndarray:
     if not p.exists():
         raise InputError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not an image file; give an image file")
     try:
         with Image.open(p) as im:
             if _is_wide_colour(im):
-                return _read_with_rasterio(p)
-            if im.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+                return _read_wide(p)
+            if im.mode == "1":
+                im = im.convert("L")  # bilevel masks: 0 / 255
+            elif im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+            if im.mode in ("RGBA", "LA"):
+                im = im.convert(im.mode[:-1])  # transparency is not a band
             arr = np.asarray(im)
     except UnidentifiedImageError as exc:
-        raise InputError(f"{p}: not an image Pillow can read; give a PNG or JPEG file") from exc
+        raise InputError(f"{p}: not an image Pillow can read (cannot decode it as PNG, JPEG or BMP); "
+                         f"{_CORRUPT}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{p}: cannot decode the image ({exc}); {_CORRUPT}") from exc
     arr = arr.astype(np.float32)
     return arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0).copy()
 
 
-def _read_with_rasterio(p: Path) -> np.ndarray:
-    import rasterio
-    from rasterio.errors import RasterioError
+def _read_wide(p: Path) -> np.ndarray:
+    """A 16-bit colour PNG through GDAL (all 16 bits kept), alpha dropped."""
+    from satsr.io.raster import RasterReader
 
+    with RasterReader(p) as r:
+        arr = r.read().astype(np.float32)
+    return arr[:-1] if arr.shape[0] in (2, 4) else arr
+
+
+def image_dtype(path: str | os.PathLike[str]) -> str:
+    """The sample type the file stores: ``uint8``, ``uint16``, ``int32``, ``float32``, ..."""
+    p = Path(path)
+    if _is_raster(p):
+        from satsr.io.raster import inspect
+
+        return inspect(p).dtype
     try:
-        with rasterio.open(p) as ds:
-            return ds.read().astype(np.float32)
-    except RasterioError as exc:
+        with Image.open(p) as im:
+            if _is_wide_colour(im):
+                return "uint16"
+            mode = im.mode
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{p}: cannot decode the image ({exc}); {_CORRUPT}") from exc
+    if mode in _BYTE_MODES:
+        return "uint8"
+    return {"I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "int32", "F": "float32"}.get(mode, "float32")
 
 
 def write_image(path: str | os.PathLike[str], array: np.ndarray, bits: int = 8) -> Path:

@@ -24,7 +24,6 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from rasterio._err import CPLE_BaseError
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
@@ -36,7 +35,18 @@ from satsr.masking import to_dtype, valid_mask
 
 TMP_PREFIX = ".satsr-tmp-"
 COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
-_GDAL_ERRORS = (RasterioError, CPLE_BaseError)
+
+
+def is_gdal_error(exc: BaseException) -> bool:
+    """True for errors raised by rasterio/GDAL: ``RasterioError`` and GDAL's ``CPLE_*`` classes (these live
+    in a private rasterio module, so they are recognised by where they come from, not imported)."""
+    return isinstance(exc, RasterioError) or type(exc).__module__.split(".")[0] == "rasterio"
+
+
+def gdal_env(**options: Any) -> rasterio.Env:
+    """The GDAL environment satsr reads and writes in: a small block cache (rows are written in whole
+    blocks, nothing needs caching), plus any ``options``."""
+    return rasterio.Env(**{"GDAL_CACHEMAX": 64, **options})
 
 
 def _reason(exc: BaseException) -> str:
@@ -141,7 +151,9 @@ class RasterReader:
             with warnings.catch_warnings():  # plain images are fine without georeferencing
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self.dataset = rasterio.open(self.path)
-        except _GDAL_ERRORS as exc:
+        except Exception as exc:
+            if not is_gdal_error(exc):
+                raise
             reason = _reason(exc)
             if "not recognized" in reason or "not a supported" in reason:
                 raise InputError(
@@ -195,7 +207,9 @@ class RasterReader:
         idx = list(bands) if bands is not None else list(self.bands)
         try:
             return self.dataset.read(idx, window=window)
-        except _GDAL_ERRORS as exc:
+        except Exception as exc:
+            if not is_gdal_error(exc):
+                raise
             raise InputError(
                 f"{self.path}: cannot read pixels ({_reason(exc)}); "
                 "the file looks truncated or corrupt, re-download or re-export it"
@@ -376,6 +390,55 @@ def output_profile(info: RasterInfo, scale: int, bands: Sequence[int] | None = N
     )
 
 
+def check_footprint(guide: RasterInfo, lowres: RasterInfo, ratio: int) -> None:
+    """``InputError`` when two georeferenced rasters do not cover the same area, the low-res one on a grid
+    ``ratio`` times coarser (origins within half a low-res pixel, pixel sizes exactly ``ratio`` apart)."""
+    if not (guide.georeferenced and lowres.georeferenced):
+        return
+    if guide.crs is not None and lowres.crs is not None and guide.crs != lowres.crs:
+        raise InputError(f"{lowres.path}: CRS {lowres.crs} differs from the guide's ({guide.crs}); "
+                         "reproject one of them first")
+    gt, lt = guide.transform, lowres.transform
+    px = max(abs(lt.a), abs(lt.e), 1e-12)
+    if abs(lt.c - gt.c) > px / 2 or abs(lt.f - gt.f) > px / 2 or abs(lt.a - gt.a * ratio) > 1e-6 * px \
+            or abs(lt.e - gt.e * ratio) > 1e-6 * px:
+        raise InputError(
+            f"{lowres.path}: does not cover the guide's footprint on a {ratio}x coarser grid (origin or "
+            "pixel size differ); crop both to the same area first"
+        )
+
+
+def use_grid_of(profile: OutputProfile, info: RasterInfo) -> None:
+    """Put an output profile on ``info``'s grid: its size, transform and CRS (a raster without any keeps the
+    georeferencing already in ``profile``)."""
+    c = profile.creation
+    c["width"], c["height"] = info.width, info.height
+    if not info.georeferenced or info.gcps[0]:
+        return
+    c.pop("crs", None)
+    c["transform"] = info.transform
+    if info.crs is not None:
+        c["crs"] = info.crs
+    profile.gcps = ([], None)
+
+
+def map_profile(info: RasterInfo, scale: int, bands: Sequence[int], kind: str, meaning: str, *, cog: bool = False,
+                compress: str = "deflate", degradation: str | None = None) -> OutputProfile:
+    """float32 profile on the output's grid for a per-pixel map of ``kind`` (NaN = nodata, band *k*
+    describes output band *k*), tagged with what it means (``SATSR_MAP``, ``SATSR_MAP_MEANING``)."""
+    prof = output_profile(info, scale, bands, cog=cog, compress=compress, dtype="float32")
+    prof.creation["nodata"] = float("nan")
+    names = [d or f"band {b}" for d, b in zip(prof.descriptions or [None] * len(bands), bands, strict=True)]
+    prof.descriptions = tuple(f"{kind} of {n}" for n in names)
+    prof.colorinterp = tuple(ColorInterp.undefined for _ in bands) if len(bands) > 1 else (ColorInterp.gray,)
+    prof.band_tags = ()
+    prof.scales, prof.offsets, prof.units = (), (), ()
+    prof.tags = {**prof.tags, "SATSR_MAP": kind, "SATSR_MAP_MEANING": meaning}
+    if degradation is not None:
+        prof.tags["SATSR_DEGRADATION"] = degradation
+    return prof
+
+
 # ----------------------------------------------------------------------------- writing
 
 
@@ -446,11 +509,10 @@ class RasterWriter:
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self.dataset = rasterio.open(self.tmp, "w", **self.profile.creation)
             self._write_metadata()
-        except _GDAL_ERRORS as exc:
+        except BaseException as exc:
             self.abort()
-            raise OutputError(f"{self.path}: cannot create the output ({_reason(exc)})") from exc
-        except BaseException:
-            self.abort()
+            if is_gdal_error(exc):
+                raise OutputError(f"{self.path}: cannot create the output ({_reason(exc)})") from exc
             raise
         return self
 
@@ -470,13 +532,17 @@ class RasterWriter:
         if prof.offsets and any(o != 0.0 for o in prof.offsets):
             ds.offsets = prof.offsets
         if prof.colorinterp and len(prof.colorinterp) == ds.count:
-            with contextlib.suppress(*_GDAL_ERRORS, ValueError):
+            try:
                 ds.colorinterp = prof.colorinterp
+            except Exception as exc:  # a colour interpretation GDAL refuses for this layout is dropped
+                if not (is_gdal_error(exc) or isinstance(exc, ValueError)):
+                    raise
         if prof.gcps[0]:
             ds.gcps = prof.gcps
 
-    def write(self, data: np.ndarray, window: Window | None = None) -> None:
-        """Write ``(C, h, w)`` pixels at ``window`` (whole image when None).
+    def write(self, data: np.ndarray, window: Window | None = None, indexes: Sequence[int] | None = None) -> None:
+        """Write ``(C, h, w)`` pixels at ``window`` (whole image when None), into the 1-based bands
+        ``indexes`` (all bands when None).
 
         Float data is cast into the output dtype first (rounded, clipped, NaN -> nodata);
         data already in the output dtype is written as is.
@@ -487,13 +553,15 @@ class RasterWriter:
             data = to_dtype(data.astype(np.float32, copy=False) if data.dtype.kind != "f" else data,
                             self.profile.dtype, self.profile.nodata)
         try:
-            self.dataset.write(data, window=window)
-        except _GDAL_ERRORS as exc:
+            self.dataset.write(data, window=window, indexes=list(indexes) if indexes is not None else None)
+        except Exception as exc:
+            if not is_gdal_error(exc):
+                raise
             raise OutputError(f"{self.path}: writing failed ({_reason(exc)}); check free disk space") from exc
 
-    def write_rows(self, values: np.ndarray, row_off: int) -> None:
-        """Write full-width rows ``[row_off, row_off + rows)`` (float, NaN = nodata)."""
-        self.write(values, Window(0, row_off, values.shape[-1], values.shape[-2]))
+    def write_rows(self, values: np.ndarray, row_off: int, indexes: Sequence[int] | None = None) -> None:
+        """Write full-width rows ``[row_off, row_off + rows)`` (float, NaN = nodata), into ``indexes``."""
+        self.write(values, Window(0, row_off, values.shape[-1], values.shape[-2]), indexes)
 
     def commit(self) -> Path:
         """Close, convert to COG when asked, and rename into place. Returns the output path."""
@@ -517,13 +585,11 @@ class RasterWriter:
             self.tmp = None
             self.done = True
             return self.path
-        except _GDAL_ERRORS as exc:
+        except BaseException as exc:
             self.abort()
             _unlink(cog_tmp)
-            raise OutputError(f"{self.path}: cannot finish the output ({_reason(exc)})") from exc
-        except BaseException:
-            self.abort()
-            _unlink(cog_tmp)
+            if is_gdal_error(exc):
+                raise OutputError(f"{self.path}: cannot finish the output ({_reason(exc)})") from exc
             raise
 
     def abort(self) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from satsr.errors import InputError, OptionError
+from satsr.io.probav import read_imgset
 from satsr.io.raster import RasterInfo, RasterReader, check_output, output_profile, write_raster
 from satsr.masking import fill_invalid, to_dtype, upscale_mask, valid_mask
 
@@ -157,8 +158,6 @@ def _check_colocated(a: RasterInfo, b: RasterInfo) -> None:
 
 def load_imgset(path: str | os.PathLike[str]) -> Stack:
     """A PROBA-V imgset folder as a ``Stack`` (frames already ordered by clearance)."""
-    from satsr.data.probav import read_imgset
-
     s = read_imgset(path)
     valid = np.ones(s.qm.shape, bool)
     return Stack(frames=s.frames.astype(np.float32), masks=s.qm.copy(), valid=valid,

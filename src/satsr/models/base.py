@@ -1,13 +1,17 @@
-"""The two model contracts and the model card.
+"""The three model contracts (``typing.Protocol``), their base classes, and the model card.
 
-* ``Upscaler`` (single image): ``(bands, h, w)`` float -> ``(bands, h*scale, w*scale)``.
-* ``Fuser`` (multi image): frames ``(T, bands, h, w)`` + clear masks ``(T, h, w)`` -> ``(bands, H, W)``
-  and optionally a per-pixel uncertainty ``(bands, H, W)``.
-* ``GuidedUpscaler``: high-res guide ``(g, H, W)`` + low-res bands ``(c, h, w)`` -> ``(c, H, W)``.
+* single image (``SingleImageModel``, base ``Upscaler``): ``(bands, h, w)`` -> ``(bands, h*scale, w*scale)``;
+* multi image (``MultiImageModel``, base ``Fuser``): frames ``(T, bands, h, w)`` + clear masks ``(T, h, w)``
+  -> ``(bands, H, W)``, optionally with a per-pixel uncertainty;
+* guided (``GuidedModel``, base ``GuidedUpscaler``): high-res guide ``(g, H, W)`` + low-res bands
+  ``(c, h, w)`` -> ``(c, H, W)`` with ``H = h * ratio``.
 
-Values reaching a model are already normalised (``ModelCard.value_scale``); models never see files,
-nodata or dtypes. Classical methods and neural networks implement the same contracts, so tiling,
-evaluation and figures never care which one runs.
+Values reaching ``__call__`` are normalised (divided by ``value_scale``, from the model card); models
+never see files, nodata or dtypes. The ``apply`` methods are the one place where data units meet model
+units: callers hand data-unit arrays to ``apply`` and get data units back. Classical methods and neural
+networks implement the same contracts, so tiling, evaluation and figures never care which one runs.
+Callers read the attributes the Protocols declare; the base classes give every optional hook a default
+(``margin`` 0, ``output_groups`` 1, ``call_masked`` = ``__call__``, ``fit`` does nothing).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
-Array = np.ndarray | torch.Tensor
+from satsr.arrays import Array, like_input, to_numpy, to_tensor
+from satsr.errors import ModelError, OptionError
 
 
 @dataclass
@@ -52,8 +57,6 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
-        from satsr.errors import ModelError
-
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -68,25 +71,108 @@ class ModelCard:
             raise ModelError(f"{path}: incomplete model card ({exc})") from exc
 
 
-def to_tensor(x: Array, device: torch.device | str | None = None) -> torch.Tensor:
-    """numpy or torch -> float32 torch tensor (no copy when already one)."""
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
-    if t.dtype != torch.float32:
-        t = t.float()
-    if device is not None:
-        t = t.to(device)
-    return t
+
+# ----------------------------------------------------------------------------- the contracts
 
 
-def like_input(y: torch.Tensor, x: Array) -> Array:
-    """Return ``y`` as the same array type as ``x`` (numpy in -> numpy out)."""
-    if isinstance(x, torch.Tensor):
-        return y
-    return y.detach().cpu().numpy().astype(np.float32, copy=False)
+@runtime_checkable
+class SingleImageModel(Protocol):
+    """What callers (tiling, trust, evaluation, figures) use of a single-image model."""
+
+    name: str
+    scale: int
+    margin: int  # input px of context each side so that a tile's centre equals the whole-image result
+    bands: tuple[int, ...] | None  # band counts it accepts (None = any)
+    output_groups: int  # k > 1: returns k images of C bands stacked on the band axis (image + maps)
+    card: ModelCard | None
+
+    @property
+    def value_scale(self) -> float: ...
+
+    def __call__(self, x: Array) -> Array: ...
+
+    def call_masked(self, x: np.ndarray, valid: np.ndarray | None) -> Array: ...
+
+    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32) -> np.ndarray: ...
+
+    def describe(self) -> str: ...
+
+
+@runtime_checkable
+class MultiImageModel(Protocol):
+    """What callers use of a multi-image model (a fuser)."""
+
+    name: str
+    scale: int
+    bands: tuple[int, ...] | None
+    card: ModelCard | None
+
+    @property
+    def value_scale(self) -> float: ...
+
+    def __call__(self, frames: Array, masks: Array) -> Array: ...
+
+    def fuse_with_uncertainty(self, frames: Array, masks: Array) -> tuple[Array, Array | None]: ...
+
+    def apply(self, frames: np.ndarray, masks: np.ndarray,
+              out_dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def describe(self) -> str: ...
+
+
+@runtime_checkable
+class GuidedModel(Protocol):
+    """What callers use of a guided model (band sharpening, pan-sharpening)."""
+
+    name: str
+    ratio: int
+    margin: int  # low-res px of context each side
+    bands: int | None  # low-res bands it takes (None = any)
+    guide_bands: int | None  # guide bands it takes (None = any)
+    card: ModelCard | None
+
+    @property
+    def value_scale(self) -> float: ...
+
+    def __call__(self, guide: Array, lowres: Array) -> Array: ...
+
+    def fit(self, pairs: list[tuple[Array, Array]] | None) -> None: ...
+
+    def apply(self, guide: np.ndarray, lowres: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> str: ...
+
+
+PROTOCOLS: dict[str, type] = {"sisr": SingleImageModel, "misr": MultiImageModel, "guided": GuidedModel}
+KIND_NAMES = {"sisr": "single-image", "misr": "multi-image", "guided": "guided"}
+
+
+def check_contract(model: Any, kind: str) -> Any:
+    """``model`` itself when it implements the ``kind`` contract, else ``OptionError`` naming what is missing.
+
+    A user may hand any object to the API; subclassing the base class below is the easy way to pass.
+    """
+    proto = PROTOCOLS[kind]
+    if isinstance(model, proto):
+        return model
+    wanted = [n for n in (*proto.__annotations__, "value_scale", "apply", "describe") if not hasattr(model, n)]
+    raise OptionError(f"{type(model).__name__} is not a {KIND_NAMES[kind]} model (missing {', '.join(wanted)}); "
+                      f"subclass satsr.models.base.{BASES[kind].__name__} or pass a model name")
+
+
+def _card_value_scale(card: ModelCard | None) -> float:
+    return float(card.value_scale) if card is not None and card.value_scale else 1.0
+
+
+def _model_input(x: np.ndarray, value_scale: float) -> np.ndarray:
+    """A private float32 copy of ``x`` in model units (the model may work in place)."""
+    if value_scale != 1.0:
+        return np.ascontiguousarray(x / value_scale, dtype=np.float32)
+    return np.array(x, dtype=np.float32, copy=True)
 
 
 class Upscaler:
-    """Single-image super-resolution contract.
+    """Base class of single-image models (implements ``SingleImageModel``).
 
     Attributes:
         name: registry name.
@@ -102,14 +188,30 @@ class Upscaler:
     scales: tuple[int, ...] = (2, 3, 4)
     bands: tuple[int, ...] | None = None
     margin: int = 0
+    output_groups: int = 1
     card: ModelCard | None = None
 
     def __call__(self, x: Array) -> Array:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def call_masked(self, x: np.ndarray, valid: np.ndarray | None) -> Array:
+        """The model on ``x`` knowing which input pixels were valid (most models ignore it)."""
+        return self(x)
+
     @property
     def value_scale(self) -> float:
-        return self.card.value_scale if self.card else 1.0
+        return _card_value_scale(self.card)
+
+    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32) -> np.ndarray:
+        """The model on data-unit ``x`` (divided by ``value_scale``, run, multiplied back) as numpy
+        ``out_dtype``; ``valid`` goes to ``call_masked``."""
+        vs = self.value_scale
+        y = np.asarray(to_numpy(self.call_masked(_model_input(x, vs), valid)), dtype=out_dtype)
+        return y * vs if vs != 1.0 else y
+
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
+        """The tile engine's entry point (``satsr.tiling``): ``apply`` on a filled input window."""
+        return self.apply(x, valid)
 
     def describe(self) -> str:
         return f"{self.name} x{self.scale}"
@@ -156,8 +258,6 @@ class TorchUpscaler(Upscaler):
             y = torch.cat(outs, 0)
         else:
             if self.bands is not None and t.shape[0] not in self.bands:
-                from satsr.errors import OptionError
-
                 raise OptionError(
                     f"{self.describe()} takes {self.bands} bands, got {t.shape[0]}; choose bands with --bands"
                 )
@@ -169,8 +269,19 @@ def _nhwc(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def wrap_torch_upscaler(net: nn.Module, *, name: str, scale: int, card: ModelCard | None, device: str,
+                        margin: int, bands: int, per_band: bool, **_: Any) -> TorchUpscaler:
+    """The registry's wrapper for single-image networks: a built (and loaded) net -> ``TorchUpscaler``."""
+    return TorchUpscaler(net, name=name, scale=scale, margin=margin, bands=(bands,), card=card, device=device,
+                         per_band=per_band)
+
+
 class Fuser:
-    """Multi-image super-resolution contract.
+    """Base class of multi-image models (implements ``MultiImageModel``).
 
     ``__call__(frames (T, bands, h, w), masks (T, h, w) bool, True = clear)`` returns
     ``(bands, h*scale, w*scale)``; ``fuse_with_uncertainty`` also returns a per-pixel sigma or None.
@@ -191,18 +302,72 @@ class Fuser:
 
     @property
     def value_scale(self) -> float:
-        return self.card.value_scale if self.card else 1.0
+        return _card_value_scale(self.card)
+
+    def apply(self, frames: np.ndarray, masks: np.ndarray,
+              out_dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fused image and sigma (None if the fuser has none) of data-unit ``frames``, in data units."""
+        vs = self.value_scale
+        out, sig = self.fuse_with_uncertainty(frames / vs if vs != 1.0 else frames, masks)
+
+        def back(t: Array) -> np.ndarray:
+            y = np.asarray(to_numpy(t), dtype=out_dtype)
+            return y * vs if vs != 1.0 else y
+
+        return back(out), (None if sig is None else back(sig))
+
+    def describe(self) -> str:
+        return f"{self.name} x{self.scale}"
 
 
 class GuidedUpscaler:
-    """Guided super-resolution contract (band sharpening, pan-sharpening).
+    """Base class of guided models (implements ``GuidedModel``).
 
     ``__call__(guide (g, H, W), lowres (c, h, w))`` with ``H == h * ratio`` returns ``(c, H, W)``.
+    A model with a scene-level fit (HPI's global regression) overrides ``fit``.
     """
 
     name: str = "guided"
+    ratio: int = 2
     ratios: tuple[int, ...] = (2, 4, 6)
+    margin: int = 8
+    bands: int | None = None
+    guide_bands: int | None = None
+    output_groups: int = 1
     card: ModelCard | None = None
 
     def __call__(self, guide: Array, lowres: Array) -> Array:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @property
+    def scale(self) -> int:
+        """The ratio, under the name the tile engine uses for every contract."""
+        return self.ratio
+
+    @property
+    def value_scale(self) -> float:
+        return _card_value_scale(self.card)
+
+    def fit(self, pairs: list[tuple[Array, Array]] | None) -> None:
+        """Fit scene-level parameters on ``(guide, lowres)`` windows of the whole scene; None clears them."""
+
+    def apply(self, guide: np.ndarray, lowres: np.ndarray) -> np.ndarray:
+        """Sharpened ``lowres`` in data units (float32), from data-unit inputs."""
+        vs = np.float32(self.value_scale)
+        y = self(guide / vs, lowres / vs)
+        return np.asarray(to_numpy(y), np.float32) * vs
+
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
+        """The tile engine's entry point (``satsr.tiling``): the low-res window and its guide window."""
+        if guide is None:
+            raise ValueError(f"{self.describe()} needs a guide; give the tile engine a GuidedSource")
+        return self.apply(guide, x)
+
+    def describe(self) -> str:
+        return f"{self.name} r{self.ratio}"
+
+
+BASES: dict[str, type] = {"sisr": Upscaler, "misr": Fuser, "guided": GuidedUpscaler}
+
+__all__ = ["BASES", "Fuser", "GuidedModel", "GuidedUpscaler", "ModelCard", "MultiImageModel", "SingleImageModel",
+           "TorchUpscaler", "Upscaler", "check_contract", "wrap_torch_upscaler"]

@@ -2,15 +2,18 @@
 
 They implement the same ``Upscaler`` contract as the networks, so they are the baselines of every
 comparison and the default when no trained weights exist. Resampling is separable with symmetric
-borders (``satsr.degrade.imresize``); ``margin`` is the kernel's reach in input pixels, enough for
+borders (``satsr.ops.resize.imresize``); ``margin`` is the kernel's reach in input pixels, enough for
 tiled output to equal whole-image output.
 """
 
 from __future__ import annotations
 
-from satsr.degrade import imresize
-from satsr.models.base import Array, Upscaler
+from collections.abc import Callable
+
+from satsr.arrays import Array
+from satsr.models.base import Upscaler
 from satsr.models.registry import register
+from satsr.ops.resize import imresize
 
 SCALES = tuple(range(2, 9))
 
@@ -39,25 +42,21 @@ class ResizeUpscaler(Upscaler):
         return imresize(x, out_hw=(h * self.scale, w * self.scale), kernel=self.kernel)
 
 
-@register("nearest", kind="sisr", neural=False, scales=SCALES, margin=MARGINS["nearest"],
-          description="nearest neighbour (pixel replication)")
-def build_nearest(scale: int, **_: object) -> ResizeUpscaler:
-    return ResizeUpscaler("nearest", scale)
+DESCRIPTIONS = {
+    "nearest": "nearest neighbour (pixel replication)",
+    "bilinear": "bilinear interpolation (triangle kernel)",
+    "bicubic": "bicubic interpolation, MATLAB kernel (a = -0.5)",
+    "lanczos": "Lanczos-3 windowed sinc interpolation",
+}
 
 
-@register("bilinear", kind="sisr", neural=False, scales=SCALES, margin=MARGINS["bilinear"],
-          description="bilinear interpolation (triangle kernel)")
-def build_bilinear(scale: int, **_: object) -> ResizeUpscaler:
-    return ResizeUpscaler("bilinear", scale)
+def _factory(kernel: str) -> Callable[..., ResizeUpscaler]:
+    def build(scale: int, **_: object) -> ResizeUpscaler:
+        return ResizeUpscaler(kernel, scale)
+
+    return build
 
 
-@register("bicubic", kind="sisr", neural=False, scales=SCALES, margin=MARGINS["bicubic"],
-          description="bicubic interpolation, MATLAB kernel (a = -0.5)")
-def build_bicubic(scale: int, **_: object) -> ResizeUpscaler:
-    return ResizeUpscaler("bicubic", scale)
-
-
-@register("lanczos", kind="sisr", neural=False, scales=SCALES, margin=MARGINS["lanczos"],
-          description="Lanczos-3 windowed sinc interpolation")
-def build_lanczos(scale: int, **_: object) -> ResizeUpscaler:
-    return ResizeUpscaler("lanczos", scale)
+for _kernel, _text in DESCRIPTIONS.items():
+    register(_kernel, kind="sisr", neural=False, scales=SCALES, margin=MARGINS[_kernel], description=_text)(
+        _factory(_kernel))

@@ -6,7 +6,7 @@ a convolution, a stack of residual blocks (no batch norm, residual scaling 0.1 a
 a final convolution that predicts a correction added to a base image:
 
 * ``base="bicubic"``: the upsampled low-res bands, as in the paper;
-* ``base="hpi"``: the HPI regression sharpening (``satsr.models.guided``), also fed to the network,
+* ``base="hpi"``: the HPI regression sharpening (``satsr.models.guided_classical``), also fed to the network,
   so it only learns what the scene-fitted linear model misses (a departure from the paper that
   helps with very little training data; recorded in the model card).
 
@@ -23,8 +23,10 @@ import math
 import torch
 from torch import nn
 
-from satsr.models.base import Array, GuidedUpscaler, ModelCard, like_input, to_tensor
-from satsr.models.guided import Prior, as_float64, check_shapes, hpi_prior, hpi_sharpen, upsample
+from satsr.arrays import Array, as_float64, like_input, to_tensor
+from satsr.errors import OptionError
+from satsr.models.base import GuidedUpscaler, ModelCard
+from satsr.models.guided_classical import Prior, check_shapes, hpi_prior, hpi_sharpen, upsample
 from satsr.models.layers import ResBlock, conv3x3, damp_last_conv
 from satsr.models.registry import register
 
@@ -115,13 +117,6 @@ class DSen2Sharpener(GuidedUpscaler):
         self.bands = None if per_band else net.bands
         self.margin = _margin(n_blocks=len(net.body), scale=self.ratio, base=net.base, hpi_radius=net.hpi_radius)
 
-    @property
-    def value_scale(self) -> float:
-        return self.card.value_scale if self.card else 1.0
-
-    def describe(self) -> str:
-        return f"{self.name} r{self.ratio}"
-
     def fit(self, pairs: list[tuple[Array, Array]] | None) -> None:
         """Fix the HPI base's global regression from windows of the whole scene (tiles then agree);
         None clears it."""
@@ -135,8 +130,6 @@ class DSen2Sharpener(GuidedUpscaler):
 
     @torch.inference_mode()
     def __call__(self, guide: Array, lowres: Array) -> Array:
-        from satsr.errors import OptionError
-
         check_shapes(guide, lowres, self.ratio)
         if guide.shape[0] != self.guide_bands:
             raise OptionError(f"{self.describe()} takes {self.guide_bands} guide bands, got {guide.shape[0]}")
@@ -155,18 +148,18 @@ class DSen2Sharpener(GuidedUpscaler):
         return like_input(y.float(), lowres)
 
 
+def wrap_dsen2(net: DSen2, *, name: str, scale: int, card: ModelCard | None, device: str = "cpu",
+               **_: object) -> DSen2Sharpener:
+    """The registry's wrapper: a built (and loaded) network -> the ``GuidedUpscaler`` object."""
+    per_band = card.per_band if card is not None else net.bands == 1
+    return DSen2Sharpener(net, name=name, ratio=scale, card=card, device=device, per_band=per_band)
+
+
 @register("dsen2", kind="guided", neural=True, scales=(2, 3, 4, 6), margin=_margin,
-          defaults={"guide_bands": 4, "n_blocks": 6, "feats": 64},
+          defaults={"guide_bands": 4, "n_blocks": 6, "feats": 64}, wrap=wrap_dsen2,
           description="DSen2-style CNN: guide + upsampled low-res bands, res-blocks, residual over "
                       "bicubic/HPI (Sentinel-2 20 m and 60 m -> 10 m)",
           paper="Lanaras et al. 2018, Super-resolution of Sentinel-2 images: learning a globally applicable "
                 "deep neural network")
 def build_dsen2(scale: int, bands: int = 6, **kw: object) -> DSen2:
     return DSen2(scale=scale, bands=bands, **kw)  # type: ignore[arg-type]
-
-
-def wrap(net: DSen2, *, name: str, scale: int, card: ModelCard | None, device: str = "cpu",
-         **_: object) -> DSen2Sharpener:
-    """The registry's hook: a built (and loaded) network -> the ``GuidedUpscaler`` object."""
-    per_band = card.per_band if card is not None else net.bands == 1
-    return DSen2Sharpener(net, name=name, ratio=scale, card=card, device=device, per_band=per_band)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from satsr.models.layers import ResBlock, conv3x3
-from satsr.models.misr_layers import MISRNet, NeuralFuser, Prepared, ShuffleDecoder, frame_inputs
+from satsr.models.misr_layers import MISRNet, Prepared, ShuffleDecoder, frame_inputs, wrap_fuser
 from satsr.models.registry import register
 
 
@@ -53,16 +53,10 @@ class HighResNet(MISRNet):
         return self.decoder(f[:, 0]), None
 
 
-@register("highresnet", kind="misr", neural=True, scales=(3,), defaults={"per_band": True},
+@register("highresnet", kind="misr", neural=True, scales=(3,), defaults={"per_band": True}, wrap=wrap_fuser,
           description="HighRes-net: reference-paired encoder, recursive pairwise fusion, residual over "
                       "the clear mean",
           paper="Deudon et al. 2020, HighRes-net: Recursive Fusion for Multi-Frame Super-Resolution of "
                 "Satellite Imagery")
 def build_highresnet(scale: int = 3, bands: int = 1, **kw: object) -> HighResNet:
     return HighResNet(scale=scale, bands=bands, **kw)  # type: ignore[arg-type]
-
-
-def wrap(net: HighResNet, name: str, scale: int, card: object = None, device: str = "cpu",
-         **options: object) -> NeuralFuser:
-    """The registry's hook: the bare network as a ``Fuser``."""
-    return NeuralFuser(net, name=name, scale=scale, card=card, device=device, **options)  # type: ignore[arg-type]

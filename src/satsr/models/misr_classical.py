@@ -10,7 +10,7 @@ methods are linear or order statistics).
 * ``median`` - per HR pixel, the median of the bicubic-upscaled frames over the frames clear there
   (all frames where none is).
 * ``shiftadd`` - shift-and-add: every frame is registered to a common reference with sub-pixel
-  accuracy (``satsr.register``, clouds masked), its brightness matched to the reference (gain and
+  accuracy (``satsr.ops.registration``, clouds masked), its brightness matched to the reference (gain and
   offset per band over the pixels clear in both), then every clear LR sample is splatted with a
   small Gaussian kernel at its true (shifted) position on the HR grid and the weighted samples are
   averaged (Nadaraya-Watson kernel regression), with frames weighted by their agreement with the
@@ -26,9 +26,17 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import rescale
 
-from satsr.models.base import Array, Fuser, like_input, to_tensor
+from satsr.arrays import Array, like_input, to_tensor
+from satsr.models.base import Fuser
 from satsr.models.registry import register
-from satsr.register import Registration, apply_shift, fill_masked, masked_mean, register_stack, shift_mask
+from satsr.ops.registration import (
+    Registration,
+    apply_shift,
+    fill_masked,
+    masked_mean,
+    register_stack,
+    shift_mask,
+)
 
 SCALES = (2, 3, 4)
 
@@ -194,7 +202,7 @@ class ShiftAddFuser(ClassicalFuser):
             against the current estimate): clouds and shadows the quality maps missed.
         mask_buffer: LR pixels around every flagged cloud pixel also treated as cloudy (default 0:
             it added nothing on top of the robust weights in simulation).
-        refine: least-squares refinement of the phase-correlation shifts (``satsr.register``).
+        refine: least-squares refinement of the phase-correlation shifts (``satsr.ops.registration``).
 
     The defaults were chosen on simulated PROBA-V-like revisits (``benchmarks/misr_simulated.py``,
     see BENCHMARKS.md), never on the scenes used for evaluation.

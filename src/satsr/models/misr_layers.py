@@ -25,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satsr.models.base import Array, Fuser, ModelCard, like_input, to_tensor
+from satsr.arrays import Array, like_input, to_tensor
+from satsr.errors import OptionError
+from satsr.models.base import Fuser, ModelCard
 from satsr.models.layers import bicubic_up, conv3x3
+from satsr.ops.registration import register_stack
 
 
 @dataclass
@@ -216,7 +219,7 @@ def masked_softmax_pool(feats: torch.Tensor, scores: torch.Tensor, weight: torch
 
 def integer_align(frames: torch.Tensor, masks: torch.Tensor, shifts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Move each frame by its registration shift rounded to whole pixels; pixels moved in from
-    outside the frame are marked not clear. ``shifts`` ``(T, 2)`` as ``satsr.register`` gives them."""
+    outside the frame are marked not clear. ``shifts`` ``(T, 2)`` as ``satsr.ops.registration`` gives them."""
     out, outm = frames.clone(), masks.clone()
     h, w = frames.shape[-2:]
     for i, (dy, dx) in enumerate(np.rint(shifts).astype(int)):
@@ -241,7 +244,7 @@ class NeuralFuser(Fuser):
     """Runs a ``MISRNet`` as a ``Fuser`` on one stack ``(T, C, h, w)`` + masks ``(T, h, w)``.
 
     Frames are (re)ordered by clearance and the clearest ``max_frames`` kept; with ``align`` every
-    frame is registered to the clearest one (``satsr.register``) and moved by the whole-pixel part
+    frame is registered to the clearest one (``satsr.ops.registration``) and moved by the whole-pixel part
     of its shift (the sub-pixel part is the information the network fuses, and is what it was
     trained on); a 1-band network is run on each band of a multiband stack; big scenes are processed
     in overlapping tiles of the learned core after a global preparation (so statistics and
@@ -271,9 +274,6 @@ class NeuralFuser(Fuser):
         self.net_bands = int(getattr(net, "bands", 1))
         self.bands = None if self.net_bands == 1 else (self.net_bands,)
 
-    def describe(self) -> str:
-        return f"{self.name} x{self.scale}"
-
     @torch.inference_mode()
     def fuse_with_uncertainty(self, frames: Array, masks: Array | None) -> tuple[Array, Array | None]:
         x = to_tensor(frames, self.device)
@@ -302,15 +302,11 @@ class NeuralFuser(Fuser):
             sig = None if outs[0][1] is None else torch.cat([o[1] for o in outs], 0)
         else:
             if c != self.net_bands:
-                from satsr.errors import OptionError
-
                 raise OptionError(f"{self.describe()} takes {self.net_bands} bands, got {c}")
             y, sig = self._run(x, m)
         return like_input(y, frames), (None if sig is None else like_input(sig, frames))
 
     def _align(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from satsr.register import register_stack
-
         frames = x.detach().cpu().double().numpy()
         masks = m.detach().cpu().numpy()
         usable = masks.reshape(len(masks), -1).mean(1) > 0.05
@@ -368,6 +364,13 @@ class NeuralFuser(Fuser):
         y = self.net.compose(prep, res)[0]
         sig = None if log_sig is None else (torch.exp(log_sig.float()) * prep.s)[0]
         return y, sig
+
+
+def wrap_fuser(net: MISRNet, *, name: str, scale: int, card: ModelCard | None = None, device: str = "cpu",
+               margin: int = 0, bands: int = 1, per_band: bool = False, **options: object) -> NeuralFuser:
+    """The registry's wrapper for every deep multi-image family: the built network as a ``Fuser``
+    (``options``: ``NeuralFuser``'s, e.g. ``max_frames``, ``tta``)."""
+    return NeuralFuser(net, name=name, scale=scale, card=card, device=device, **options)  # type: ignore[arg-type]
 
 
 def count_parameters(net: nn.Module) -> int:

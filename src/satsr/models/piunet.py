@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from satsr.models.layers import conv3x3
-from satsr.models.misr_layers import MISRNet, NeuralFuser, Prepared, ShuffleDecoder, frame_inputs
+from satsr.models.misr_layers import MISRNet, Prepared, ShuffleDecoder, frame_inputs, wrap_fuser
 from satsr.models.registry import register
 
 
@@ -63,16 +63,10 @@ class PIUnet(MISRNet):
         return self.decoder(pooled), self.uncertainty(pooled) - 2.0  # start at a small, finite scale
 
 
-@register("piunet", kind="misr", neural=True, scales=(3,), defaults={"per_band": True},
+@register("piunet", kind="misr", neural=True, scales=(3,), defaults={"per_band": True}, wrap=wrap_fuser,
           description="PIUnet: permutation-invariant temporal attention, masked mean pooling, "
                       "uncertainty map",
           paper="Valsesia & Magli 2022, Permutation Invariance and Uncertainty in Multitemporal Image "
                 "Super-Resolution")
 def build_piunet(scale: int = 3, bands: int = 1, **kw: object) -> PIUnet:
     return PIUnet(scale=scale, bands=bands, **kw)  # type: ignore[arg-type]
-
-
-def wrap(net: PIUnet, name: str, scale: int, card: object = None, device: str = "cpu",
-         **options: object) -> NeuralFuser:
-    """The registry's hook: the bare network as a ``Fuser``."""
-    return NeuralFuser(net, name=name, scale=scale, card=card, device=device, **options)  # type: ignore[arg-type]

@@ -17,11 +17,11 @@ from torch import nn
 
 from satsr.models.misr_layers import (
     MISRNet,
-    NeuralFuser,
     Prepared,
     ShuffleDecoder,
     frame_inputs,
     masked_softmax_pool,
+    wrap_fuser,
 )
 from satsr.models.registry import register
 
@@ -68,16 +68,10 @@ class RAMS(MISRNet):
         return self.decoder(fused), None
 
 
-@register("rams", kind="misr", neural=True, scales=(3,), defaults={"per_band": True},
+@register("rams", kind="misr", neural=True, scales=(3,), defaults={"per_band": True}, wrap=wrap_fuser,
           description="RAMS: 3-D residual feature-attention blocks, temporal attention reduction, "
                       "global residual",
           paper="Salvetti et al. 2020, Multi-Image Super Resolution of Remotely Sensed Images Using Residual "
                 "Attention Deep Neural Networks")
 def build_rams(scale: int = 3, bands: int = 1, **kw: object) -> RAMS:
     return RAMS(scale=scale, bands=bands, **kw)  # type: ignore[arg-type]
-
-
-def wrap(net: RAMS, name: str, scale: int, card: object = None, device: str = "cpu",
-         **options: object) -> NeuralFuser:
-    """The registry's hook: the bare network as a ``Fuser``."""
-    return NeuralFuser(net, name=name, scale=scale, card=card, device=device, **options)  # type: ignore[arg-type]

@@ -1,9 +1,15 @@
-"""Name -> model factory registries and the catalogue of shipped weights.
+"""Name -> model factory registry, the catalogue of shipped weights, and ``create``: the one way to
+build a model by name.
 
 A model family registers itself with ``@register(name, kind=...)``. Neural families register a
-function that builds the bare ``nn.Module`` (for training); ``create`` wraps it into the contract
-object (``Upscaler``/``Fuser``/``GuidedUpscaler``) and loads shipped weights. Classical families
-register a function that returns the contract object directly.
+function that builds the bare ``nn.Module`` (for training) and the ``wrap`` function that turns a
+built, loaded network into its contract object (``Upscaler``/``Fuser``/``GuidedUpscaler``; single-image
+networks use ``TorchUpscaler`` by default). Classical families register a function that returns the
+contract object directly.
+
+``create(name, scale, kind=..., weights=..., device=...)`` does every check once, before anything is
+built: the model's kind, the scale, the device, and a weights file's card against the requested
+model, scale and bands. ``resolve`` accepts a ready model object too (checked against its contract).
 
 Shipped weights live in ``models/weights/<id>.safetensors`` with a model card ``<id>.json``.
 The id is ``<name>_x<scale>`` (or ``<name>_r<ratio>`` for guided models); a variant trained for
@@ -15,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from satsr.errors import ModelError, OptionError
-from satsr.models.base import ModelCard
+from satsr.models.base import KIND_NAMES, ModelCard, check_contract, wrap_torch_upscaler
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -40,7 +47,7 @@ _FAMILY_MODULES = (
     "satsr.models.rams",
     "satsr.models.trmisr",
     "satsr.models.piunet",
-    "satsr.models.guided",
+    "satsr.models.guided_classical",
     "satsr.models.dsen2",
 )
 
@@ -60,6 +67,8 @@ class ModelSpec:
     margin: Callable[..., int] | int = 0
     defaults: dict[str, Any] = field(default_factory=dict)
     aliases_of: str | None = None  # for a weights alias such as "edsr-ms": the family it builds
+    # neural families: (net, *, name, scale, card, device, margin, bands, per_band, **options) -> contract object
+    wrap: Callable[..., Any] | None = None
 
     def margin_for(self, **arch: Any) -> int:
         return self.margin(**arch) if callable(self.margin) else int(self.margin)
@@ -79,8 +88,14 @@ def register(
     paper: str = "",
     margin: Callable[..., int] | int = 0,
     defaults: dict[str, Any] | None = None,
+    wrap: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register ``factory`` under ``name``."""
+    """Decorator: register ``factory`` under ``name`` (``wrap``: see ``ModelSpec``; single-image
+    networks default to ``TorchUpscaler``)."""
+    if neural and wrap is None:
+        if kind != "sisr":
+            raise ValueError(f"neural {kind} family {name!r} must pass its wrapper: @register(..., wrap=...)")
+        wrap = wrap_torch_upscaler
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
@@ -95,6 +110,7 @@ def register(
             paper=paper,
             margin=margin,
             defaults=dict(defaults or {}),
+            wrap=wrap,
         )
         return factory
 
@@ -115,6 +131,7 @@ def register_alias(name: str, family: str, description: str, defaults: dict[str,
         margin=base.margin,
         defaults={**base.defaults, **(defaults or {})},
         aliases_of=family,
+        wrap=base.wrap,
     )
 
 
@@ -210,70 +227,162 @@ def load_weights(net: Any, card: ModelCard, weights_path: Path) -> None:
         ) from exc
 
 
+DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: str) -> str:
+    """``device`` when satsr can run on it here: ``cpu``, or ``cuda``/``cuda:N`` with a GPU present."""
+    text = str(device)
+    if not DEVICE_RE.match(text):
+        raise OptionError(f"--device {text!r} is not supported; use cpu, cuda or cuda:N")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError(f"--device {text}: no CUDA GPU is available here; use --device cpu")
+        index = int(text.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise OptionError(f"--device {text}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return text
+
+
+def resolve_name(name: str, kind: str | None = None) -> str:
+    """The registry name for ``name``: itself, or for ``kind="guided"`` a guided model's name, where
+    ``bicubic`` means ``guided-bicubic`` (``bicubic`` being the single-image upscaler), so that
+    ``satsr sharpen --model bicubic`` works."""
+    _load_families()
+    if kind != "guided":
+        return name
+    known = [s.name for s in list_specs("guided")]
+    if name in known:
+        return name
+    if f"guided-{name}" in known:
+        return f"guided-{name}"
+    short = sorted({k.removeprefix("guided-") for k in known})
+    raise OptionError(f"unknown guided model {name!r}; choose one of {', '.join(short)} (see `satsr models`)")
+
+
+def _kind_error(spec: ModelSpec, kind: str) -> OptionError:
+    same = ", ".join(s.name for s in list_specs(kind))
+    return OptionError(f"model {spec.name!r} is a {KIND_NAMES[spec.kind]} ({spec.kind}) model; this needs a "
+                       f"{KIND_NAMES[kind]} one: {same} (see `satsr models`)")
+
+
+def read_card(weights: str | Path) -> tuple[ModelCard, Path]:
+    """The model card beside a user's ``.safetensors`` file, and the file's path."""
+    weights_path = Path(weights)
+    if not weights_path.is_file():
+        raise ModelError(f"{weights_path}: weights file not found")
+    if weights_path.suffix != ".safetensors":
+        raise ModelError(f"{weights_path}: weights must be a .safetensors file with its .json model card beside it "
+                         "(pickled checkpoints are not loaded)")
+    card_path = weights_path.with_suffix(".json")
+    if not card_path.exists():
+        raise ModelError(f"{weights_path}: no model card {card_path.name} beside the weights")
+    return ModelCard.from_json(card_path), weights_path
+
+
+def check_card(card: ModelCard, spec: ModelSpec, scale: int, bands: int | None, where: Path) -> None:
+    """A card must describe the requested model, kind and scale (and band count, for band-specific
+    single-image networks) before any architecture is built from it."""
+    if card.model != spec.name:
+        hint = f"; use --model {card.model}" if card.model in _REGISTRY else ""
+        raise ModelError(f"{where}: these weights are for model {card.model!r} (card {card.id}), not "
+                         f"{spec.name!r}{hint}")
+    if card.kind != spec.kind:
+        raise ModelError(f"{where}: card {card.id} is a {card.kind} model, {spec.name!r} is {spec.kind}")
+    if int(card.scale) != int(scale):
+        unit = "ratio" if spec.kind == "guided" else "scale"
+        raise ModelError(f"{where}: model card {card.id} is for {unit} {card.scale}, not {scale}")
+    if bands is not None and spec.kind == "sisr" and not card.per_band and int(card.bands) != int(bands):
+        raise OptionError(f"{spec.name} takes {card.bands} band(s), the input has {bands}; choose bands with --bands")
+
+
 def create(
     name: str,
     scale: int,
     *,
+    kind: str | None = None,
     bands: int | None = None,
     pretrained: bool = True,
     weights: str | Path | None = None,
     device: str = "cpu",
     **options: Any,
 ) -> Any:
-    """Build the contract object for ``name`` at ``scale`` (ratio for guided models).
+    """Build the contract object for ``name`` at ``scale`` (the ratio for guided models).
 
-    Neural families load their shipped weights (or ``weights``, a ``.safetensors`` path with its
-    ``.json`` card beside it). ``pretrained=False`` gives a randomly initialised network, which is
-    only useful for tests and training.
+    ``kind`` ("sisr", "misr", "guided") refuses a model of another kind (and resolves ``bicubic`` to
+    ``guided-bicubic`` for guided use). Neural families load their shipped weights, or ``weights`` (a
+    ``.safetensors`` path with its ``.json`` card beside it, checked against the request first);
+    ``pretrained=False`` gives a randomly initialised network (tests and training). ``bands``: the
+    input's band count, checked against band-specific weights. ``options`` go to the classical
+    constructor or the neural wrapper (e.g. a fuser's ``max_frames``).
     """
-    spec = get_spec(name)
+    spec = get_spec(resolve_name(name, kind))
+    if kind is not None and spec.kind != kind:
+        raise _kind_error(spec, kind)
     if scale not in spec.scales:
-        raise OptionError(f"model {name!r} supports scales {list(spec.scales)}, not {scale}")
+        what = "ratios" if spec.kind == "guided" else "scales"
+        raise OptionError(f"model {name!r} supports {what} {list(spec.scales)}, not {scale}")
+    check_device(device)
     if not spec.neural:
-        return spec.factory(scale=scale, **options)
-
-    from satsr.models.base import TorchUpscaler
+        if weights is not None:
+            raise OptionError(f"--weights applies to neural models; {spec.name!r} is classical and has none")
+        return _call(spec, spec.factory, scale=scale, **options)
 
     card: ModelCard | None = None
     weights_path: Path | None = None
     if weights is not None:
-        weights_path = Path(weights)
-        card_path = weights_path.with_suffix(".json")
-        if not weights_path.exists():
-            raise ModelError(f"{weights_path}: weights file not found")
-        if not card_path.exists():
-            raise ModelError(f"{weights_path}: no model card {card_path.name} beside the weights")
-        card = ModelCard.from_json(card_path)
+        card, weights_path = read_card(weights)
     elif pretrained:
-        card = find_card(name, scale, spec.kind)
+        card = find_card(spec.name, scale, spec.kind)
         if card is None:
-            have = [c.id for c in list_cards() if c.model == (spec.aliases_of or name) or c.id.startswith(name)]
+            have = [c.id for c in list_cards() if c.model == spec.name]
             hint = f"shipped weights: {', '.join(have)}" if have else "no weights are shipped for it"
             raise ModelError(
-                f"model {name!r} has no trained weights for scale {scale} ({hint}); "
+                f"model {spec.name!r} has no trained weights for scale {scale} ({hint}); "
                 "train some with `satsr train` and pass --weights"
             )
         weights_path = WEIGHTS_DIR / f"{card.id}.safetensors"
 
     if card is not None:
-        if card.scale != scale:
-            raise ModelError(f"model card {card.id} is for scale {card.scale}, not {scale}")
+        check_card(card, spec, scale, bands, weights_path or WEIGHTS_DIR)
         arch = dict(card.arch)
         net_bands = card.bands
+        per_band = card.per_band
     else:
         arch = dict(spec.defaults)
-        net_bands = 1 if spec.defaults.get("per_band") else (bands or 3)
+        per_band = bool(spec.defaults.get("per_band"))
+        net_bands = 1 if per_band else (bands or 3)
     arch.pop("per_band", None)
-    net = spec.factory(scale=scale, bands=net_bands, **arch)
+    try:
+        net = spec.factory(scale=scale, bands=net_bands, **arch)
+    except TypeError as exc:
+        raise ModelError(f"{weights_path}: the card's architecture does not fit {spec.name!r} ({exc})") from exc
     if card is not None and weights_path is not None:
         load_weights(net, card, weights_path)
-    margin = spec.margin_for(**arch)
-    if spec.kind == "sisr":
-        per_band = card.per_band if card else bool(spec.defaults.get("per_band"))
-        return TorchUpscaler(
-            net, name=name, scale=scale, margin=margin, bands=(net_bands,), card=card, device=device,
-            per_band=per_band,
-        )
-    # Multi-image and guided neural families provide their own wrappers.
-    wrap = importlib.import_module(spec.factory.__module__).wrap
-    return wrap(net, name=name, scale=scale, card=card, device=device, **options)
+    assert spec.wrap is not None
+    return _call(spec, spec.wrap, net, name=spec.name, scale=scale, card=card, device=device,
+                 margin=spec.margin_for(**arch), bands=net_bands, per_band=per_band, **options)
+
+
+def _call(spec: ModelSpec, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, an option the model does not take becoming one clear ``OptionError``."""
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        if "argument" not in str(exc):
+            raise
+        raise OptionError(f"model {spec.name!r} does not take these options: {exc}") from exc
+
+
+def resolve(model: str | Any, scale: int, *, kind: str, **kwargs: Any) -> Any:
+    """``create(model, scale, kind=kind, **kwargs)`` for a name; a ready object is checked against the
+    ``kind`` contract and the scale instead (``kwargs`` are for building and do not apply to it)."""
+    if isinstance(model, str):
+        return create(model, scale, kind=kind, **kwargs)
+    obj = check_contract(model, kind)
+    have = int(obj.ratio if kind == "guided" else obj.scale)
+    if have != int(scale):
+        raise OptionError(f"{obj.describe()} works at {'ratio' if kind == 'guided' else 'scale'} {have}, not {scale}")
+    return obj

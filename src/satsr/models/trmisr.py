@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from satsr.models.layers import ResBlock, conv3x3
-from satsr.models.misr_layers import MISRNet, NeuralFuser, Prepared, ShuffleDecoder, frame_inputs
+from satsr.models.misr_layers import MISRNet, Prepared, ShuffleDecoder, frame_inputs, wrap_fuser
 from satsr.models.registry import register
 
 
@@ -49,15 +49,9 @@ class TRMISR(MISRNet):
         return self.decoder(fused), None
 
 
-@register("trmisr", kind="misr", neural=True, scales=(3,), defaults={"per_band": True},
+@register("trmisr", kind="misr", neural=True, scales=(3,), defaults={"per_band": True}, wrap=wrap_fuser,
           description="TR-MISR: conv encoder, per-pixel transformer fusion with a learnable token, residual",
           paper="An et al. 2022, TR-MISR: Multiimage Super-Resolution Based on Feature Fusion With "
                 "Transformers")
 def build_trmisr(scale: int = 3, bands: int = 1, **kw: object) -> TRMISR:
     return TRMISR(scale=scale, bands=bands, **kw)  # type: ignore[arg-type]
-
-
-def wrap(net: TRMISR, name: str, scale: int, card: object = None, device: str = "cpu",
-         **options: object) -> NeuralFuser:
-    """The registry's hook: the bare network as a ``Fuser``."""
-    return NeuralFuser(net, name=name, scale=scale, card=card, device=device, **options)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Pieces every training task shares: losses, LR schedule, weight init/export helpers."""
+"""Pieces every training task shares: the validation bookkeeping, losses, LR schedule, weight
+init/export helpers."""
 
 from __future__ import annotations
 
@@ -6,12 +7,44 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
     from satsr.train.config import TrainConfig
+
+
+class ValidatedTask(L.LightningModule):
+    """A training task whose ``validation_step`` appends one row of numbers per sample to ``val_rows``.
+
+    At the end of validation the rows are averaged into ``last_val`` (recorded in the model card and
+    printed by ``satsr train``), with the derived entries ``summarise`` adds, and logged as ``val_*``.
+    """
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+        self.val_rows: list[dict[str, float]] = []
+        self.last_val: dict[str, float] = {}
+
+    def summarise(self, mean: dict[str, float]) -> dict[str, float]:
+        """Derived numbers from the mean of the rows (e.g. the gain over a baseline)."""
+        return {}
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_rows:
+            return
+        keys = self.val_rows[0].keys()
+        mean = {k: float(np.mean([r[k] for r in self.val_rows])) for k in keys}
+        mean.update(self.summarise(mean))
+        self.val_rows = []
+        self.last_val = mean
+        for k, v in mean.items():
+            self.log(f"val_{k}", v)
 
 
 def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

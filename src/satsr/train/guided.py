@@ -4,7 +4,7 @@ The training scene is a set of single-band files named like a ``.SAFE`` ``IMG_DA
 (``..._B02.jp2``, ``..._B8A.jp2``; ``data.train`` globs, ``data.exclude`` removes evaluation scenes).
 For a ratio ``r`` (``scale``), each target band at its native grid is the high-res truth; the guide
 bands are Wald-degraded from their native grid to the target's grid, and the network input is the
-target Wald-degraded by ``r`` (``satsr.degrade.wald_degrade`` everywhere, as in evaluation).
+target Wald-degraded by ``r`` (``satsr.ops.filters.wald_degrade`` everywhere, as in evaluation).
 
 ``task_options`` (validated by ``GuidedOptions``):
 
@@ -19,8 +19,6 @@ target Wald-degraded by ``r`` (``satsr.degrade.wald_degrade`` everywhere, as in 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +27,18 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from satsr.degrade import wald_degrade
+from satsr.data.folders import expand_paths
+from satsr.data.guided import FieldImages, GuidedField, GuidedPatches, set_weights
 from satsr.errors import InputError
-from satsr.train.common import adam_warmup_cosine, build_initialised_net, pixel_loss
+from satsr.io.image import read_image
+from satsr.io.sentinel2 import band_files
+from satsr.metrics import rmse, sam
+from satsr.models.guided_classical import hpi_sharpen, upsample
+from satsr.ops.filters import wald_degrade
+from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, pixel_loss
 from satsr.train.config import TrainConfig
-
-BAND_RE = re.compile(r"_(B(?:0[1-9]|1[0-2]|8A))\.[A-Za-z0-9]+$", re.IGNORECASE)
 
 
 class GuidedOptions(BaseModel):
@@ -52,51 +54,13 @@ class GuidedOptions(BaseModel):
     max_zero_fraction: float = 0.05
 
 
-def band_name(path: Path) -> str | None:
-    """Sentinel-2 band name (``B01``..``B12``, ``B8A``) from a file name, or None."""
-    m = BAND_RE.search(path.name)
-    return m.group(1).upper() if m else None
-
-
-def band_files(paths: list[Path], where: str) -> dict[str, Path]:
-    """Band name -> file, ``InputError`` when a band appears twice."""
-    out: dict[str, Path] = {}
-    for p in paths:
-        name = band_name(p)
-        if name is None:
-            continue
-        if name in out:
-            raise InputError(f"{p}: band {name} also in {out[name]}; {where} must hold one scene")
-        out[name] = p
-    return out
-
-
-@dataclass
-class GuidedField:
-    """One training (or validation) area: guide and targets on the target grid, plus the input."""
-
-    guide: torch.Tensor  # (g, H, W)
-    target: torch.Tensor  # (c, H, W)
-    lowres: torch.Tensor  # (c, H / r, W / r)
-    names: list[str]
-    weight: float = 1.0
-    base: torch.Tensor | None = None  # (c, H, W) precomputed HPI of the whole field, for base="hpi" nets
-
-
 def _read(path: Path, value_scale: float) -> np.ndarray:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as ds:
-            return ds.read(1).astype(np.float32) / np.float32(value_scale)
-    except Exception as exc:  # rasterio raises several types for unreadable files
-        raise InputError(f"{path}: cannot read band ({exc}); check the training data") from exc
+    """The first band of a band file in network units."""
+    return read_image(path, bands=[1])[0] / np.float32(value_scale)
 
 
 def build_fields(cfg: TrainConfig, base: Path) -> tuple[list[GuidedField], list[GuidedField], GuidedOptions]:
     """Read the scene and cut it into training and validation fields (see the module docstring)."""
-    from satsr.data.folders import expand_paths
-
     try:
         opts = GuidedOptions(**cfg.task_options)
     except ValidationError as exc:
@@ -152,10 +116,8 @@ def build_fields(cfg: TrainConfig, base: Path) -> tuple[list[GuidedField], list[
             lr = wald_degrade(torch.from_numpy(np.ascontiguousarray(tt)).double(), r).float()
             dest.append(GuidedField(torch.from_numpy(np.ascontiguousarray(gg)),
                                     torch.from_numpy(np.ascontiguousarray(tt)), lr.contiguous(), list(names)))
-    _set_weights(train_fields, main, opts)
+    set_weights(train_fields, main, opts.extra_weight)
     if cfg.arch.get("base") == "hpi":  # HPI once per field, with the whole field's regression (as at inference)
-        from satsr.models.guided import hpi_sharpen
-
         radius, eps = int(cfg.arch.get("hpi_radius", 2)), float(cfg.arch.get("hpi_eps", 1e-4))
         for f in train_fields:
             f.base = hpi_sharpen(f.guide[None].double(), f.lowres[None].double(), r, radius, eps)[0].float()
@@ -169,96 +131,12 @@ def _native_ratio(guide_hw: tuple[int, ...], band_hw: tuple[int, ...], path: Pat
     return int(round(q))
 
 
-def _set_weights(fields: list[GuidedField], main: set[str], opts: GuidedOptions) -> None:
-    """Sampling weights: by area x bands within main/extra, extras getting ``extra_weight`` overall."""
-    def mass(f: GuidedField) -> float:
-        return float(f.target.shape[-2] * f.target.shape[-1] * f.target.shape[0])
-
-    is_main = [all(n in main for n in f.names) for f in fields]
-    m_total = sum(mass(f) for f, m in zip(fields, is_main, strict=True) if m)
-    e_total = sum(mass(f) for f, m in zip(fields, is_main, strict=True) if not m)
-    share_extra = opts.extra_weight if e_total > 0 else 0.0
-    for f, m in zip(fields, is_main, strict=True):
-        f.weight = (1 - share_extra) * mass(f) / m_total if m else share_extra * mass(f) / e_total
-
-
-class GuidedPatches(Dataset):
-    """Random aligned patches (guide, low-res input, target) with flips and 90-degree rotations.
-
-    Reproducible from (seed, epoch, index). Per-band mode returns one random target band a sample.
-    """
-
-    def __init__(self, fields: list[GuidedField], patch: int, ratio: int, length: int, seed: int = 0,
-                 per_band: bool = False, max_zero_fraction: float = 0.05) -> None:
-        usable = [f for f in fields if min(f.lowres.shape[-2:]) >= patch]
-        if not usable:
-            raise ValueError("no training field is as large as one patch")
-        self.fields = usable
-        self.patch, self.ratio, self.length, self.seed = patch, ratio, length, seed
-        self.per_band = per_band
-        self.max_zero_fraction = max_zero_fraction
-        w = np.array([f.weight for f in usable], np.float64)
-        self.probs = w / w.sum()
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        p, r = self.patch, self.ratio
-        for _ in range(20):
-            f = self.fields[int(rng.choice(len(self.fields), p=self.probs))]
-            h, w = f.lowres.shape[-2:]
-            y, x = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
-            band = slice(None)
-            if self.per_band:
-                k = int(rng.integers(0, f.target.shape[0]))
-                band = slice(k, k + 1)
-            target = f.target[band, y * r:(y + p) * r, x * r:(x + p) * r]
-            if (target == 0).float().mean() <= self.max_zero_fraction:
-                break
-        item = {"guide": f.guide[:, y * r:(y + p) * r, x * r:(x + p) * r], "target": target,
-                "lowres": f.lowres[band, y:y + p, x:x + p]}
-        if f.base is not None:
-            item["base"] = f.base[band, y * r:(y + p) * r, x * r:(x + p) * r]
-        flip_x, flip_y, rot = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))
-        for key, t in item.items():
-            if flip_x:
-                t = t.flip(-1)
-            if flip_y:
-                t = t.flip(-2)
-            item[key] = torch.rot90(t, rot, dims=(-2, -1)).contiguous()
-        return item
-
-
-class FieldImages(Dataset):
-    """Whole validation fields, one per item."""
-
-    def __init__(self, fields: list[GuidedField]) -> None:
-        self.fields = fields
-
-    def __len__(self) -> int:
-        return len(self.fields)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        f = self.fields[index]
-        return {"guide": f.guide, "target": f.target, "lowres": f.lowres}
-
-
-class GuidedTask(L.LightningModule):
+class GuidedTask(ValidatedTask):
     """Trains a guided network; validation compares RMSE (DN) with bicubic and HPI on held-out fields."""
 
     def __init__(self, net: nn.Module, cfg: TrainConfig) -> None:
-        super().__init__()
-        self.net = net
-        self.cfg = cfg
+        super().__init__(net, cfg)
         self.per_band = cfg.data.per_band
-        self.val_rows: list[dict[str, float]] = []
-        self.last_val: dict[str, float] = {}
 
     def forward(self, guide: torch.Tensor, lowres: torch.Tensor) -> torch.Tensor:
         if self.per_band and lowres.shape[1] > 1:
@@ -274,9 +152,6 @@ class GuidedTask(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        from satsr.metrics import rmse, sam
-        from satsr.models.guided import hpi_sharpen, upsample
-
         r, vs = self.cfg.scale, self.cfg.data.value_scale
         guide, lowres, target = batch["guide"], batch["lowres"], batch["target"]
         with torch.autocast(guide.device.type, enabled=False):
@@ -292,16 +167,8 @@ class GuidedTask(L.LightningModule):
                 row[f"sam_{key}"] = float(sam(a, t))
         self.val_rows.append(row)
 
-    def on_validation_epoch_end(self) -> None:
-        if not self.val_rows:
-            return
-        keys = self.val_rows[0].keys()
-        mean = {k: float(np.mean([r[k] for r in self.val_rows])) for k in keys}
-        mean["rmse_gain_vs_bicubic_pct"] = 100 * (1 - mean["rmse_model"] / mean["rmse_bicubic"])
-        self.val_rows = []
-        self.last_val = mean
-        for k, v in mean.items():
-            self.log(f"val_{k}", v)
+    def summarise(self, mean: dict[str, float]) -> dict[str, float]:
+        return {"rmse_gain_vs_bicubic_pct": 100 * (1 - mean["rmse_model"] / mean["rmse_bicubic"])}
 
     def configure_optimizers(self) -> Any:
         return adam_warmup_cosine(self.net.parameters(), self.cfg, betas=(0.9, 0.999))

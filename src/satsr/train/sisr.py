@@ -8,9 +8,14 @@ import lightning as L
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
-from satsr.degrade import gaussian_blur, imresize, wald_degrade
-from satsr.train.common import adam_warmup_cosine, build_initialised_net, pixel_loss
+from satsr.data.folders import FullImages, RandomPatches, expand_paths, load_images
+from satsr.errors import InputError
+from satsr.metrics import psnr, ssim
+from satsr.ops.filters import gaussian_blur, wald_degrade
+from satsr.ops.resize import imresize
+from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, pixel_loss
 from satsr.train.config import DegradationConfig, TrainConfig
 
 
@@ -50,16 +55,12 @@ def _make_lr(hr: torch.Tensor, scale: int, deg: DegradationConfig, gen: torch.Ge
     return lr.contiguous()
 
 
-class SISRTask(L.LightningModule):
+class SISRTask(ValidatedTask):
     """Wraps a SISR network for training; validation compares with bicubic on whole images."""
 
     def __init__(self, net: nn.Module, cfg: TrainConfig) -> None:
-        super().__init__()
-        self.net = net
-        self.cfg = cfg
+        super().__init__(net, cfg)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.val_rows: list[dict[str, float]] = []
-        self.last_val: dict[str, float] = {}
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.net(lr)
@@ -74,8 +75,6 @@ class SISRTask(L.LightningModule):
         return loss
 
     def validation_step(self, hr: torch.Tensor, batch_idx: int) -> None:
-        from satsr.metrics import psnr, ssim
-
         s = self.cfg.scale
         lr = make_lr(hr, s, self.cfg.degradation, train=False)
         with torch.autocast("cpu", enabled=False):  # validation in fp32, as at inference
@@ -92,16 +91,8 @@ class SISRTask(L.LightningModule):
             row[f"ssim_{key}"] = ssim(a, t, data_range=peak, border=s)
         self.val_rows.append(row)
 
-    def on_validation_epoch_end(self) -> None:
-        if not self.val_rows:
-            return
-        keys = self.val_rows[0].keys()
-        mean = {k: float(np.mean([r[k] for r in self.val_rows])) for k in keys}
-        mean["psnr_gain"] = mean["psnr_model"] - mean["psnr_bicubic"]
-        self.val_rows = []
-        self.last_val = mean
-        for k, v in mean.items():
-            self.log(f"val_{k}", v)
+    def summarise(self, mean: dict[str, float]) -> dict[str, float]:
+        return {"psnr_gain": mean["psnr_model"] - mean["psnr_bicubic"]}
 
     def configure_optimizers(self) -> Any:
         return adam_warmup_cosine(self.net.parameters(), self.cfg)
@@ -109,9 +100,6 @@ class SISRTask(L.LightningModule):
 
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
-    from torch.utils.data import DataLoader
-
-    from satsr.data.folders import FullImages, RandomPatches, load_images
     train_files, val_files = split_files(cfg, base)
     hr_patch = cfg.patch * cfg.scale
     train_imgs = load_images(train_files, cfg.data.value_scale, cfg.data.bands, cfg.data.per_band, min_size=hr_patch)
@@ -132,8 +120,6 @@ def split_files(cfg: TrainConfig, base: Any) -> tuple[list[Any], list[Any]]:
 
     ``exclude`` globs (evaluation splits) are removed from both, so they can never leak in.
     """
-    from satsr.data.folders import expand_paths
-
     files = expand_paths(cfg.data.train, base)
     excluded = set(expand_paths(cfg.data.exclude, base)) if cfg.data.exclude else set()
     files = [f for f in files if f not in excluded]
@@ -144,7 +130,5 @@ def split_files(cfg: TrainConfig, base: Any) -> tuple[list[Any], list[Any]]:
         val = files[cfg.data.holdout - 1 :: cfg.data.holdout] if cfg.data.holdout > 0 else []
         train = [f for f in files if f not in set(val)]
     if not train:
-        from satsr.errors import InputError
-
         raise InputError(f"training config {cfg.name}: no training images matched {cfg.data.train}")
     return train, val

@@ -7,7 +7,7 @@
 * ``opensr``: the opensr-test benchmark's consistency / synthesis / correctness metrics (v1.3.3,
   "nd" distance) on user arrays.
 
-This room sits above ``degrade``, ``models`` and ``tiling`` and below ``api``, ``evaluate`` and the CLI.
+This room sits above ``ops``, ``models`` and ``tiling`` and below ``api``, ``evaluate`` and the CLI.
 """
 
 from satsr.trust.maps import (

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from satsr.models.base import Upscaler
+from satsr.models.base import SingleImageModel, Upscaler
 from satsr.trust.operators import Degradation, degradation_for, project, supported
 
 # Extra LR px of context around a tile for the projection and maps: the correction D^+ r decays
@@ -52,21 +52,13 @@ def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
     return np.rot90(y, -(k % 4), axes=(-2, -1))
 
 
-def _run(upscaler: Any, x: np.ndarray) -> np.ndarray:
-    """The model on ``x`` in data units (divide by ``value_scale``, multiply back), float64."""
-    vs = float(getattr(upscaler, "value_scale", 1.0) or 1.0)
-    y = upscaler(np.ascontiguousarray(x / vs, dtype=np.float32))
-    if not isinstance(y, np.ndarray):
-        y = y.detach().cpu().numpy()
-    return np.asarray(y, np.float64) * vs
+def tta_predictions(upscaler: SingleImageModel, x: np.ndarray, transforms: Sequence[int] = range(8)) -> np.ndarray:
+    """``(len(transforms), C, H, W)``: the model's prediction (data units, float64) for each transformed
+    view, mapped back."""
+    return np.stack([undo_dihedral(upscaler.apply(dihedral(x, k), None, np.float64), k) for k in transforms])
 
 
-def tta_predictions(upscaler: Any, x: np.ndarray, transforms: Sequence[int] = range(8)) -> np.ndarray:
-    """``(len(transforms), C, H, W)``: the model's prediction for each transformed view, mapped back."""
-    return np.stack([undo_dihedral(_run(upscaler, dihedral(x, k)), k) for k in transforms])
-
-
-def tta_std(upscaler: Any, x: np.ndarray) -> np.ndarray:
+def tta_std(upscaler: SingleImageModel, x: np.ndarray) -> np.ndarray:
     """Per-pixel standard deviation of the 8 test-time-augmented predictions (data units)."""
     return tta_predictions(upscaler, x).std(0)
 
@@ -121,17 +113,17 @@ class TrustUpscaler(Upscaler):
     uncertainty map if asked, then the hallucination map if asked.
     """
 
-    def __init__(self, base: Any, options: TrustOptions) -> None:
+    def __init__(self, base: SingleImageModel, options: TrustOptions) -> None:
         self.base = base
         self.options = options
-        self.name = getattr(base, "name", type(base).__name__)
+        self.name = base.name
         self.scale = int(base.scale)
         self.scales = (self.scale,)
-        self.bands = getattr(base, "bands", None)
-        self.card = getattr(base, "card", None)
+        self.bands = base.bands
+        self.card = base.card
         self.deg = degradation_for(base, options.degradation)
         extra = TRUST_CONTEXT if (options.consistency or options.hallucination) else 0
-        self.margin = int(getattr(base, "margin", 0)) + extra
+        self.margin = int(base.margin) + extra
         self.output_groups = 1 + int(options.uncertainty) + int(options.hallucination)
 
     @property
@@ -163,19 +155,6 @@ class TrustUpscaler(Upscaler):
         return np.concatenate(outs, 0).astype(np.float32)
 
 
-class SplitSink:
-    """Routes stacked band groups from ``run_tiled`` to one sink each (image, maps...)."""
-
-    def __init__(self, sinks: Sequence[Any], count: int) -> None:
-        self.sinks = list(sinks)
-        self.count = count
-        self.block_rows = max(int(getattr(s, "block_rows", 1)) for s in self.sinks)
-
-    def write_rows(self, values: np.ndarray, row_off: int) -> None:
-        for g, sink in enumerate(self.sinks):
-            sink.write_rows(values[g * self.count:(g + 1) * self.count], row_off)
-
-
 @dataclass
 class TrustResult:
     """``trust_upscale`` output, float32 arrays ``(C, H, W)``, NaN where the input was nodata."""
@@ -188,7 +167,7 @@ class TrustResult:
 def trust_upscale(lr: np.ndarray, upscaler: Any, options: TrustOptions, *, tile: int | None = 512,
                   overlap: int = 32, nodata: float | None = None) -> TrustResult:
     """Run ``upscaler`` with ``options`` on a ``(C, h, w)`` array through the tiling engine."""
-    from satsr.tiling import ArraySink, ArraySource, run_tiled
+    from satsr.tiling import ArraySink, ArraySource, SplitSink, run_tiled
 
     wrapped = TrustUpscaler(upscaler, options)
     c, h, w = lr.shape

@@ -12,7 +12,7 @@ or the Wald Gaussian MTF sampled at block centres). That makes three things exac
   lies in the null space of ``D``: detail the sensor could not have seen at LR resolution.
 * ``consistency_rmse(sr, lr)``: how far ``D(sr)`` is from ``lr``.
 
-The matrices reproduce ``satsr.degrade.downsample_bicubic`` and ``wald_degrade`` exactly (symmetric
+The matrices reproduce ``satsr.ops.resize.downsample_bicubic`` and ``satsr.ops.filters.wald_degrade`` exactly (symmetric
 borders for bicubic; reflected, or replicated for tiny images, for the Gaussian), tested against them.
 """
 
@@ -27,8 +27,10 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from satsr.degrade import gaussian_kernel1d, resize_matrix, wald_sigma
 from satsr.errors import OptionError
+from satsr.models.base import SingleImageModel
+from satsr.ops.filters import gaussian_kernel1d, wald_sigma
+from satsr.ops.resize import resize_matrix
 
 KINDS = ("bicubic", "wald", "gaussian")
 
@@ -59,14 +61,14 @@ class Degradation:
         return f"{self.kind} x1/{self.scale}"
 
 
-def degradation_for(upscaler: Any, kind: str | None = None) -> Degradation:
+def degradation_for(upscaler: SingleImageModel, kind: str | None = None) -> Degradation:
     """The degradation ``upscaler`` was trained to invert: ``kind`` when given (not "auto"), else
     its model card's ``training.config.degradation`` (bicubic for classical models and cards
     without one)."""
     scale = int(upscaler.scale)
     if kind not in (None, "auto"):
         return Degradation(str(kind), scale)
-    card = getattr(upscaler, "card", None)
+    card = upscaler.card
     deg = ((card.training or {}).get("config") or {}).get("degradation") if card is not None else None
     if not deg:
         return Degradation("bicubic", scale)
@@ -80,7 +82,7 @@ def degradation_for(upscaler: Any, kind: str | None = None) -> Degradation:
 
 
 def _gaussian_axis(n: int, scale: int, sigma: float, shift: float, start: int, reflect: bool) -> np.ndarray:
-    """Dense ``(n // scale, n)``: ``satsr.degrade.gaussian_blur`` along one axis, sampled at
+    """Dense ``(n // scale, n)``: ``satsr.ops.filters.gaussian_blur`` along one axis, sampled at
     ``start::scale`` (same taps, same reflect / replicate border)."""
     m = n // scale
     taps = gaussian_kernel1d(sigma, shift=shift)

@@ -1,6 +1,6 @@
 """Semi-real multi-image training pairs from real revisit stacks that have no HR image.
 
-The simulator (``satsr.degrade.simulate_revisits``) gets the optics right by construction but not the
+The simulator (``satsr.data.revisits.simulate_revisits``) gets the optics right by construction but not the
 way real surfaces change between revisits: on real PROBA-V stacks the deep fusers lose to the
 baseline because they trust frames that show another state of the ground. Real LR-only stacks carry
 exactly that missing information. One frame of such a stack plays the high-resolution target (at
@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from scipy.ndimage import binary_erosion
 
-from satsr.degrade import RevisitParams, _uniform, psf_margin, sample_frames
+from satsr.data.revisits import RevisitParams, psf_margin, sample_frames, uniform
+from satsr.errors import InputError
+from satsr.io.probav import read_imgset
 
 
 @dataclass
@@ -59,9 +61,6 @@ def target_frames(lr: np.ndarray, qm: np.ndarray, min_clear: float = 0.95, max_z
 
 def load_real_stacks(paths: list[Path]) -> list[RealStack]:
     """Read LR-only imgset folders; an imgset with ``HR.png`` is refused (it is evaluation data)."""
-    from satsr.data.probav import read_imgset
-    from satsr.errors import InputError
-
     stacks = []
     for p in paths:
         if (Path(p) / "HR.png").exists():
@@ -112,7 +111,7 @@ def semireal_item(stack: RealStack, patch: int, scale: int, params: RevisitParam
     # each other frame through the sensor model: no extra shift (the real frames already differ by
     # real sub-pixel offsets), its own PSF width, then noise
     n = len(others)
-    base_sigma = _uniform(rng, params.psf_sigma)
+    base_sigma = uniform(rng, params.psf_sigma)
     sigmas = base_sigma * (1 + params.psf_jitter * rng.uniform(-1, 1, n))
     # cloudy pixels would be smeared by the PSF: fill them with the median of the clear ones first and
     # mark every low-res pixel whose footprint touches one as not clear
@@ -121,7 +120,7 @@ def semireal_item(stack: RealStack, patch: int, scale: int, params: RevisitParam
     frames = torch.where(qm_hr, lr_hr, fill.expand_as(lr_hr))
     lr = torch.cat([sample_frames(frames[i : i + 1], np.zeros((1, 2)), sigmas[i : i + 1], scale, params.psf_box, m)
                     for i in range(n)])[:, 0].double()
-    sd = _uniform(rng, noise)
+    sd = uniform(rng, noise)
     lr = (lr + sd * torch.from_numpy(rng.standard_normal(lr.shape))).clamp(0, params.max_value).round().float()
     reach = max(1, int(round(params.psf_box / 2 + base_sigma)))
     c = scale // 2

@@ -6,7 +6,7 @@ Both implement ``GuidedUpscaler``: ``(guide (g, H, W), lowres (c, h, w)) -> (c, 
 ``hpi`` (high-pass injection) transfers the guide's spatial detail into each low-res band with
 weights fitted on the scene itself, in the spirit of ATPRK / GS / regression pan-sharpening:
 
-1. degrade the guide to the low-res grid with the Wald-protocol MTF (``satsr.degrade.wald_degrade``);
+1. degrade the guide to the low-res grid with the Wald-protocol MTF (``satsr.ops.filters.wald_degrade``);
 2. regress every low-res band on the degraded guide bands (least squares with intercept), once for
    the whole input (global weights) and in sliding ``(2 radius + 1)^2`` windows (local weights, a
    ridge pulling them towards the global ones, strength ``eps`` x the guide's global variance);
@@ -19,18 +19,19 @@ exactly at high resolution (both regressions find the true weights). The default
 ``eps=1e-4``) were chosen under the Wald protocol on the training scene (Sentinel-2 T33UUU, ratios 2
 and 6), never on an evaluation scene. The registry names are
 ``guided-bicubic`` and ``hpi``; ``satsr sharpen --model bicubic`` resolves to ``guided-bicubic``
-(``resolve_guided``), since ``bicubic`` is already the single-image upscaler.
+(``registry.resolve_name``), since ``bicubic`` is already the single-image upscaler.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from satsr.degrade import imresize, wald_degrade
-from satsr.models.base import Array, GuidedUpscaler, like_input, to_tensor
+from satsr.arrays import Array, as_float64, like_input, to_tensor
+from satsr.models.base import GuidedUpscaler
 from satsr.models.registry import register
+from satsr.ops.filters import wald_degrade
+from satsr.ops.resize import imresize
 
 RATIOS = tuple(range(2, 9))
 
@@ -48,13 +49,6 @@ def check_shapes(guide: Array, lowres: Array, ratio: int) -> None:
 def upsample(x: torch.Tensor, ratio: int) -> torch.Tensor:
     """MATLAB-bicubic upsampling of ``(..., h, w)`` by an integer ratio (the floor of every method)."""
     return imresize(x, (x.shape[-2] * ratio, x.shape[-1] * ratio), kernel="bicubic")
-
-
-def as_float64(x: Array) -> torch.Tensor:
-    """A float64 tensor of ``x`` without passing through float32 (the regressions want the precision)."""
-    if isinstance(x, torch.Tensor):
-        return x.double()
-    return torch.from_numpy(np.asarray(x, dtype=np.float64))
 
 
 def _box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -212,23 +206,4 @@ def build_hpi(scale: int, radius: int = 2, eps: float = 1e-4, **_: object) -> HP
     return HPI(scale, radius=radius, eps=eps)
 
 
-def resolve_guided(name: str) -> str:
-    """The guided registry name for ``name``: itself if guided, else ``guided-<name>`` when registered.
-
-    Lets users say ``--model bicubic`` to the sharpen commands although ``bicubic`` is the SISR
-    upscaler's name.
-    """
-    from satsr.errors import OptionError
-    from satsr.models import registry
-
-    known = [s.name for s in registry.list_specs("guided")]
-    if name in known:
-        return name
-    if f"guided-{name}" in known:
-        return f"guided-{name}"
-    short = sorted({k.removeprefix("guided-") for k in known})
-    raise OptionError(f"unknown guided model {name!r}; choose one of {', '.join(short)} (see `satsr models`)")
-
-
-__all__ = ["HPI", "GuidedBicubic", "as_float64", "check_shapes", "global_fit", "hpi_prior", "hpi_sharpen",
-           "resolve_guided", "upsample"]
+__all__ = ["HPI", "GuidedBicubic", "check_shapes", "global_fit", "hpi_prior", "hpi_sharpen", "upsample"]

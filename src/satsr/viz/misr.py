@@ -1,7 +1,7 @@
 """Comparison figures for multi-image SR: the clearest LR frame, each fusion method and (PROBA-V
 scenes with ground truth) the HR image, on the same zoomed crop with one display stretch.
 
-Built on ``satsr.viz.comparison_figure``; the stack is loaded like ``satsr fuse`` loads it (a PROBA-V
+Built on ``satsr.viz.figures.comparison_figure``; the stack is loaded like ``satsr fuse`` loads it (a PROBA-V
 imgset folder, or co-located rasters with masks), so the figure shows exactly what fusion produced.
 A method that also returns a per-pixel uncertainty (``piunet``) gets a second panel with it.
 """
@@ -15,32 +15,29 @@ from typing import Any
 
 import numpy as np
 
-from satsr.errors import OptionError
+from satsr import metrics
+from satsr.errors import OptionError, OutputError
+from satsr.fusion import build_fuser
+from satsr.io.stack import Stack, load_stack
+from satsr.viz.figures import Panel, comparison_figure
 
 DEFAULT_METHODS = ("baseline", "shiftadd", "highresnet")
 
 
-def fusion_panels(stack: Any, methods: Sequence[str | Any], scale: int = 3, device: str = "cpu") -> list[Any]:
+def fusion_panels(stack: Stack, methods: Sequence[str | Any], scale: int = 3, device: str = "cpu") -> list[Panel]:
     """Panels for ``stack`` (``satsr.io.stack.Stack``): clearest frame, each method, HR if known."""
-    from satsr import metrics
-    from satsr.fusion import build_fuser
-    from satsr.viz import Panel
-
     panels = [Panel("LR clearest frame (nearest)", stack.frames[0], upscale=scale)]
     for method in methods:
         fuser = build_fuser(method, scale, device)
-        vs = float(getattr(fuser, "value_scale", 1.0) or 1.0)
-        fused, sigma = fuser.fuse_with_uncertainty(stack.frames / vs, stack.masks)
-        fused = np.asarray(fused, np.float64) * vs
-        label = method if isinstance(method, str) else getattr(fuser, "name", type(fuser).__name__)
+        fused, sigma = fuser.apply(stack.frames, stack.masks, np.float64)
+        label = method if isinstance(method, str) else fuser.name
         m: dict[str, float] = {}
         if stack.hr is not None and fused.shape[0] == 1:
             m = {"cPSNR": float(metrics.cpsnr(fused[0], stack.hr, stack.sm))}
         panels.append(Panel(label, fused, m))
         if sigma is not None:
-            sig = np.asarray(sigma, np.float64) * vs
-            top = float(np.percentile(sig, 99)) or 1.0
-            panels.append(Panel(f"{label} uncertainty (DN, 0-{top:.0f})", sig, cmap="magma", vrange=(0.0, top)))
+            top = float(np.percentile(sigma, 99)) or 1.0
+            panels.append(Panel(f"{label} uncertainty (DN, 0-{top:.0f})", sigma, cmap="magma", vrange=(0.0, top)))
     if stack.hr is not None:
         panels.append(Panel("HR (ground truth)", stack.hr[None]))
     return panels
@@ -57,15 +54,10 @@ def compare_misr(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike
     The display stretch (2-98 %) comes from the last image panel (HR when known, else the last
     method), so brightness differences between panels are real.
     """
-    from satsr.io.stack import load_stack
-    from satsr.viz import comparison_figure
-
     out_path = Path(out)
     if out_path.suffix.lower() != ".png":
         raise OptionError(f"{out_path}: comparison figures are PNG; name the output *.png")
     if out_path.exists() and not overwrite:
-        from satsr.errors import OutputError
-
         raise OutputError(f"{out_path}: exists; pass --overwrite to replace it")
     if not methods:
         raise OptionError("give at least one fusion method (--model)")
