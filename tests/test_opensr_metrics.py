@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satsr.trust.opensr import _bilinear, nd_distance, opensr_metrics, spectral_angle
+from satsr.trust.opensr import bilinear_resize, nd_distance, opensr_metrics, spectral_angle
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DSEN2 = DATA / "sentinel2" / "dsen2" / "S2A_MSIL1C_20170527_T33UUB_10m.tif"
@@ -65,7 +65,7 @@ def test_class_scores_sum_to_one_and_rank_sensibly() -> None:
     perfect = opensr_metrics(lr, hr, hr)
     assert perfect.improvement + perfect.omission + perfect.hallucination == pytest.approx(1.0)
     assert perfect.improvement > 0.9
-    blurry = opensr_metrics(lr, _bilinear(lr, 4), hr)  # LR_up itself: nothing added
+    blurry = opensr_metrics(lr, bilinear_resize(lr, 4), hr)  # LR_up itself: nothing added
     assert blurry.omission > 0.45 and blurry.omission > max(blurry.improvement, blurry.hallucination)
     rng = np.random.default_rng(0)
     noisy = hr + 0.05 * rng.standard_normal(hr.shape).astype(np.float32)

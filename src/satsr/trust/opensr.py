@@ -59,7 +59,7 @@ class OpensrMetrics:
         return asdict(self)
 
 
-def _bilinear(x: np.ndarray, factor: float) -> np.ndarray:
+def bilinear_resize(x: np.ndarray, factor: float) -> np.ndarray:
     """torch's anti-aliased bilinear resize of ``(C, h, w)`` by ``factor`` (in ``x``'s float type)."""
     t = torch.from_numpy(np.ascontiguousarray(x))[None]
     y = F.interpolate(t, scale_factor=factor, mode="bilinear", antialias=True)
@@ -161,8 +161,8 @@ def opensr_metrics(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, value_scale: 
         hr = hr[:, b_hr:-b_hr, b_hr:-b_hr]
     if min(lr.shape[-2:]) < 2:
         raise ValueError(f"images too small for a {border}-px border")
-    lr_up = _bilinear(lr, s)
-    sr_down = _bilinear(sr, 1 / s)
+    lr_up = bilinear_resize(lr, s)
+    sr_down = bilinear_resize(sr, 1 / s)
     rgb = list(rgb_bands) if lr.shape[0] >= 3 else [0]
     shift = phase_shift(sr_down[rgb].mean(0), lr[rgb].mean(0))
     spatial = float(np.hypot(*shift)) if shift is not None else float("nan")
