@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p out
-	$(VENV)/bin/satsr upscale src/satsr/sample/landsat7_rgb_crop.tif out/demo_x4.tif --scale 4 --model edsr --overwrite
-	$(VENV)/bin/satsr info out/demo_x4.tif
+	# a Copernicus Sentinel-2 10 m RGB crop (16-bit reflectance) sharpened to 5 m by the model trained on real pairs
+	$(VENV)/bin/satsr upscale src/satsr/sample/sentinel2_t33uuu_rgb_crop.tif out/demo_x2.tif --scale 2 \
+		--model edsr-real --overwrite --hallucination out/demo_x2_hallucination.tif
+	$(VENV)/bin/satsr info out/demo_x2.tif
+	@echo "demo: out/demo_x2.tif is the Sentinel-2 sample (10 m) upscaled to 5 m by edsr-real (trained on real"
+	@echo "Sentinel-2 / aerial pairs); out/demo_x2_hallucination.tif says where its detail is not backed by the input."
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

@@ -49,7 +49,9 @@ def main() -> None:
     scales = {int(x) for x in args.scales.split(",")}
     cards = [c for c in list_cards() if c.kind == "sisr" and c.scale in scales]
     results: dict[str, dict] = {}
-    rgb = [c for c in cards if not c.per_band]
+    # the protocol a card's weights were trained for: MATLAB bicubic (UC Merced RGB) or Wald (multispectral)
+    wald = [c for c in cards if ((c.training or {}).get("config") or {}).get("degradation", {}).get("kind") == "wald"]
+    rgb = [c for c in cards if c not in wald]
     for scale in sorted({c.scale for c in rgb}):
         names = [c.model for c in rgb if c.scale == scale]
         rep = evaluate_sisr(UCM_VAL, scale, names, limit=args.limit)
@@ -59,7 +61,7 @@ def main() -> None:
                 r = _row(rep, c.model)
                 results[c.id] = {"ucmerced_val": {"images": rep.images, "scale": scale, "model": r, "bicubic": bic,
                                                   "psnr_gain": round(r["psnr"] - bic["psnr"], 4)}}
-    for c in (c for c in cards if c.per_band):
+    for c in wald:
         entry = {}
         for key, path in MS_HELD_OUT.items():
             if not path.exists():

@@ -88,6 +88,34 @@ def texture(side: int, seed: int) -> np.ndarray:
     return (3000 + 800 * img / img.std()).clip(100, 16000)[None]
 
 
+def sisr_images(folder: Path, n: int = 6, size: int = 64) -> None:
+    """``n`` 8-bit RGB PNGs of diagonal waves plus a little noise (tiny SISR training data)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        img = np.stack([np.sin(2 * np.pi * (3 + i) * (xx + yy * c)) for c in (0.3, 0.6, 0.9)], -1)
+        img = (127 + 100 * img + 2 * rng.standard_normal(img.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i:02d}.png")
+
+
+def sisr_config(tmp_path: Path, steps: int) -> Path:
+    """A tiny single-image training config (EDSR x2, 2 blocks of 16 features, 6 synthetic PNGs) in ``tmp_path``."""
+    sisr_images(tmp_path / "hr")
+    cfg = {
+        "name": "tiny", "model": "edsr", "scale": 2, "bands": 3,
+        "arch": {"n_blocks": 2, "feats": 16},
+        "data": {"train": ["hr/*.png"], "holdout": 3, "value_scale": 255},
+        "patch": 12, "batch": 4, "steps": steps, "lr": 1e-3, "warmup": 5,
+        "val_every": steps, "ckpt_every": 25, "log_every": 10, "precision": "32", "channels_last": False,
+        "out_dir": str(tmp_path / "runs"),
+        "export": {"id": "edsr_x2"},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def misr_config(tmp_path: Path, steps: int) -> Path:
     """A tiny multi-image training config (highresnet, 3 synthetic 10 m scenes) written to ``tmp_path``."""
     src = tmp_path / "src"

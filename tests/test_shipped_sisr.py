@@ -17,8 +17,16 @@ from satsr.models.registry import list_cards
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 UCM_VAL = DATA / "ucmerced" / "val"
 S2_HELD_OUT = DATA / "sentinel2" / "dsen2" / "S2A_MSIL1C_20170527_T33UUB_10m.tif"
-RGB_CARDS = [c for c in list_cards() if c.kind == "sisr" and not c.per_band]
-MS_CARDS = [c for c in list_cards() if c.kind == "sisr" and c.per_band]
+
+
+def _trained_with(card: object) -> str:
+    """The degradation the weights were trained on: bicubic (the UC Merced RGB protocol) or wald (multispectral)."""
+    config = (card.training or {}).get("config") or {}  # type: ignore[attr-defined]
+    return str((config.get("degradation") or {}).get("kind", "bicubic"))
+
+
+RGB_CARDS = [c for c in list_cards() if c.kind == "sisr" and _trained_with(c) == "bicubic"]
+MS_CARDS = [c for c in list_cards() if c.kind == "sisr" and _trained_with(c) == "wald"]
 
 
 @pytest.mark.skipif(not UCM_VAL.is_dir(), reason="ucmerced/val is absent")

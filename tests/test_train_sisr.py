@@ -11,37 +11,14 @@ import torch
 import yaml
 from PIL import Image
 
+from helpers import sisr_config
 from satsr.models.registry import create
 from satsr.ops.resize import imresize
 from satsr.train.config import DegradationConfig, load_config
 from satsr.train.run import train
 from satsr.train.sisr import make_lr, split_files
 
-
-def _images(folder: Path, n: int = 6, size: int = 64) -> None:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(n):
-        img = np.stack([np.sin(2 * np.pi * (3 + i) * (xx + yy * c)) for c in (0.3, 0.6, 0.9)], -1)
-        img = (127 + 100 * img + 2 * rng.standard_normal(img.shape)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"img{i:02d}.png")
-
-
-def _config(tmp_path: Path, steps: int) -> Path:
-    _images(tmp_path / "hr")
-    cfg = {
-        "name": "tiny", "model": "edsr", "scale": 2, "bands": 3,
-        "arch": {"n_blocks": 2, "feats": 16},
-        "data": {"train": ["hr/*.png"], "holdout": 3, "value_scale": 255},
-        "patch": 12, "batch": 4, "steps": steps, "lr": 1e-3, "warmup": 5,
-        "val_every": steps, "ckpt_every": 25, "log_every": 10, "precision": "32", "channels_last": False,
-        "out_dir": str(tmp_path / "runs"),
-        "export": {"id": "edsr_x2"},
-    }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+_config = sisr_config  # the tiny EDSR config lives in helpers (the DDP tests use it too)
 
 
 def test_holdout_split_and_exclusion(tmp_path: Path) -> None:
@@ -125,7 +102,6 @@ def test_make_lr_is_fp32_inside_bf16_autocast(kind: str) -> None:
 
 
 def test_a_warm_started_card_records_what_it_started_from(tmp_path: Path) -> None:
-    import yaml
 
     from satsr.models.registry import sha256_of
 

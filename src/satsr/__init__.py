@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY = {
     "upscale": "satsr.api",
+    "batch": "satsr.batch",
     "list_models": "satsr.api",
     "load_model": "satsr.api",
     "fuse": "satsr.fusion",

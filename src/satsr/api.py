@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satsr.errors import OptionError, SatsrError
-from satsr.masking import to_dtype
-from satsr.tiling import ArraySink, ArraySource, SplitSink, TileStats, run_tiled
+from satsr.errors import OptionError, SatsrError, SatsrWarning
+from satsr.masking import to_dtype, working_dtype
+from satsr.ops.spans import Scale, as_scale, out_index, parse_scale
+from satsr.tiling import ArraySink, ArraySource, SplitSink, TileStats, fit_on_sample, run_tiled
 
 if TYPE_CHECKING:
     from satsr.models.base import SingleImageModel
@@ -37,6 +40,25 @@ def load_model(name: str, scale: int, **kwargs: Any) -> Any:
     return registry.create(name, scale, **kwargs)
 
 
+def _scale_for_resolution(source: str | os.PathLike[str] | np.ndarray, resolution: float) -> Scale:
+    """The scale that turns ``source``'s pixel size (metres, projected CRS) into ``resolution`` metres."""
+    from satsr.io.raster import inspect
+
+    if isinstance(source, np.ndarray):
+        raise OptionError("--resolution needs a georeferenced file (an array has no pixel size); give --scale")
+    if resolution <= 0:
+        raise OptionError(f"--resolution {resolution}: give the output pixel size in metres, e.g. 12")
+    info = inspect(source)
+    if info.gsd_m is None:
+        raise OptionError(f"{source}: has no pixel size in metres (no projected CRS); give --scale instead")
+    gsd = Fraction(str(round(info.gsd_m, 9)))
+    s = as_scale(gsd / Fraction(str(resolution)))
+    if abs(float(s) - info.gsd_m / resolution) > 1e-6 * info.gsd_m / resolution:
+        raise OptionError(f"--resolution {resolution}: {info.gsd_m:g} m / {resolution:g} m is not a ratio with a "
+                          f"denominator up to 64; choose a resolution such as {info.gsd_m / float(s):g} m")
+    return s
+
+
 def _check_tiling(tile: int | None, overlap: int) -> None:
     if tile is not None and tile < 1:
         raise OptionError(f"--tile must be a positive number of pixels, got {tile}")
@@ -46,13 +68,16 @@ def _check_tiling(tile: int | None, overlap: int) -> None:
         raise OptionError(f"--overlap ({overlap}) must be smaller than --tile ({tile})")
 
 
-def _build_upscaler(model: str | Any, scale: int, count: int, device: str,
-                    weights: str | os.PathLike[str] | None, where: str) -> SingleImageModel:
-    """Create the model (or check a ready one) and check it fits the data's band count."""
+def _build_upscaler(model: str | Any, scale: Scale, count: int, device: str,
+                    weights: str | os.PathLike[str] | None, where: str,
+                    options: dict[str, Any] | None = None) -> SingleImageModel:
+    """Create the model (``options``: its own, e.g. a zero-shot model's ``budget_s``) or check a ready one,
+    and check it fits the data's band count."""
     from satsr.models import registry
 
     try:
-        upscaler = registry.resolve(model, scale, kind="sisr", bands=count, weights=weights, device=device)
+        upscaler = registry.resolve(model, scale, kind="sisr", bands=count, weights=weights, device=device,
+                                    **(options or {}))
         if upscaler.bands is not None and count not in upscaler.bands:
             raise OptionError(f"{upscaler.name} takes {', '.join(map(str, upscaler.bands))} band(s), the input "
                               f"has {count}; choose bands with --bands")
@@ -63,7 +88,7 @@ def _build_upscaler(model: str | Any, scale: int, count: int, device: str,
 
 def upscale(
     path_or_array: str | os.PathLike[str] | np.ndarray,
-    scale: int = 4,
+    scale: int | float | str | Fraction = 4,
     model: str | Any = "bicubic",
     out: str | os.PathLike[str] | None = None,
     tile: int | None = 512,
@@ -80,6 +105,8 @@ def upscale(
     degradation: str | None = None,
     uncertainty: str | os.PathLike[str] | None = None,
     hallucination: str | os.PathLike[str] | None = None,
+    resolution: float | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> np.ndarray | Path:
     """Super-resolve an image by ``scale`` with ``model`` (a registry name or an ``Upscaler``).
 
@@ -88,7 +115,14 @@ def upscale(
     * path with ``out`` -> writes a tiled GeoTIFF (COG with ``cog=True``) atomically, returns ``out``;
     * path without ``out`` -> the upscaled array in the file's dtype.
 
+    ``scale`` may be fractional (2.5, "7/3") for models that support it (the classical kernels, ``liif``):
+    the output is ``floor(in * scale)`` px with the same origin and the pixel size divided by the scale.
+    ``resolution`` (metres) instead derives the scale from a projected input's pixel size.
+
     ``bands`` are 1-based band numbers. ``tile=None`` processes the image in one piece.
+    ``model_options`` go to the model's constructor (``satsr upscale --set KEY=VALUE``), e.g.
+    ``{"budget_s": 60}`` for ``zssr``. A model that learns from its input (``zssr``, ``dip``, ``rfsr`` with
+    ``self``) is fitted once on a sample of the scene before tiling (``satsr.tiling.fit_on_sample``).
 
     Trust options (``satsr.trust``): ``consistency`` projects every tile's output so that degrading
     it (``degradation``: "bicubic", "wald", or None/"auto" for the model card's) gives back the
@@ -97,6 +131,9 @@ def upscale(
     predictions (data units) and the share of local detail the LR cannot support (0..1).
     """
     _check_tiling(tile, overlap)
+    if resolution is not None:
+        scale = _scale_for_resolution(path_or_array, resolution)
+    scale = parse_scale(scale)
     maps = {"uncertainty": uncertainty, "hallucination": hallucination}
     wanted = {k: Path(v) for k, v in maps.items() if v is not None}
     if wanted and (isinstance(path_or_array, np.ndarray) or out is None):
@@ -106,8 +143,9 @@ def upscale(
         )
     if isinstance(path_or_array, np.ndarray):
         return _upscale_array(path_or_array, scale, model, tile, overlap, bands, quiet, device, weights,
-                              nodata, consistency, degradation)
+                              nodata, consistency, degradation, model_options)
     from satsr.io.raster import RasterReader, RasterWriter, check_output, gdal_env, map_profile, output_profile
+    from satsr.models.base import validity_warnings
     from satsr.trust.maps import TrustUpscaler
 
     src = Path(path_or_array)
@@ -119,12 +157,17 @@ def upscale(
 
                 raise OutputError(f"{out_path}: is the input file; write the output to another path")
             _check_map_paths(wanted, src, out_path, overwrite)
-        upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src))
-        label = f"{upscaler.name} x{scale}"
+        upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src), model_options)
+        for text in validity_warnings(upscaler.card, reader.info.gsd_m, reader.overview()):
+            warnings.warn(SatsrWarning(f"{src}: {text}; results may be poor (see `satsr models` and the card)"),
+                          stacklevel=2)
+        label = f"{upscaler.name} x{float(scale):g}"
         upscaler = _with_trust(upscaler, reader.info.dtype, consistency, degradation,
                                "uncertainty" in wanted, "hallucination" in wanted)
+        _fit_scene(reader, upscaler, quiet, label, str(src))
         if out is None:
-            sink = ArraySink(reader.count, reader.height * scale, reader.width * scale)
+            sink = ArraySink(reader.count, out_index(reader.height, scale), out_index(reader.width, scale),
+                             reader.work_dtype)
             run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
             return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
         profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
@@ -147,6 +190,9 @@ def _with_trust(upscaler: SingleImageModel, dtype: str | np.dtype, consistency: 
         if degradation not in (None, "auto"):
             raise OptionError("--degradation only matters with --consistency or --hallucination")
         return upscaler
+    if not isinstance(upscaler.scale, int):
+        raise OptionError(f"--consistency, --uncertainty and --hallucination need an integer scale, not "
+                          f"{float(upscaler.scale):g} (their degradation operators are defined per whole pixel)")
     from satsr.trust.maps import TrustOptions, TrustUpscaler, default_floor
 
     dt = np.dtype(dtype)
@@ -176,25 +222,41 @@ MAP_DESCRIPTIONS = {
 }
 
 
-def _upscale_array(array: np.ndarray, scale: int, model: str | Any, tile: int | None, overlap: int,
+def _fit_scene(source: Any, upscaler: SingleImageModel, quiet: bool, label: str, where: str) -> None:
+    """The model's scene-level ``fit`` on a sample of ``source`` (a no-op for models that learn nothing);
+    a user error names the input."""
+    try:
+        fit_on_sample(source, upscaler, quiet=quiet, label=f"{label}: learning from the scene")
+    except SatsrError as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
+
+
+def _upscale_array(array: np.ndarray, scale: Scale, model: str | Any, tile: int | None, overlap: int,
                    bands: Sequence[int] | None, quiet: bool, device: str,
                    weights: str | os.PathLike[str] | None, nodata: float | None,
-                   consistency: bool = False, degradation: str | None = None) -> np.ndarray:
+                   consistency: bool = False, degradation: str | None = None,
+                   model_options: dict[str, Any] | None = None) -> np.ndarray:
     squeeze = array.ndim == 2
     data = array[None] if squeeze else array
     if data.ndim != 3:
         raise OptionError(f"expected an array of shape (bands, h, w) or (h, w), got {array.shape}")
-    if np.dtype(data.dtype).kind not in "uif":
-        raise OptionError(f"array dtype {data.dtype} is not supported; give integers or floats")
+    try:
+        working_dtype(data.dtype)
+    except ValueError as exc:
+        raise OptionError(f"array: {exc}") from exc
     if bands is not None:
         bad = [b for b in bands if not 1 <= int(b) <= data.shape[0]]
         if bad:
             raise OptionError(f"band {bad[0]} is out of range; the array has {data.shape[0]} bands")
         data = data[[int(b) - 1 for b in bands]]
-    upscaler = _build_upscaler(model, scale, data.shape[0], device, weights, "array")
+    upscaler = _build_upscaler(model, scale, data.shape[0], device, weights, "array", model_options)
+    if min(out_index(data.shape[1], scale), out_index(data.shape[2], scale)) < 1:
+        raise OptionError(f"array of {data.shape[2]}x{data.shape[1]} px is too small for x{float(scale):g}")
     upscaler = _with_trust(upscaler, data.dtype, consistency, degradation, False, False)
     source = ArraySource(data, nodata)
-    sink = ArraySink(data.shape[0], data.shape[1] * scale, data.shape[2] * scale)
+    _fit_scene(source, upscaler, quiet, f"{upscaler.name} x{float(scale):g}", "array")
+    sink = ArraySink(data.shape[0], out_index(data.shape[1], scale), out_index(data.shape[2], scale),
+                     source.work_dtype)
     run_tiled(source, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet)
     result = to_dtype(sink.values, data.dtype, nodata)
     return result[0] if squeeze else result

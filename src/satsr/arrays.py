@@ -18,11 +18,13 @@ def to_tensor(x: Array, device: torch.device | str | None = None) -> torch.Tenso
     return t
 
 
-def like_input(y: torch.Tensor, x: Array) -> Array:
-    """Return ``y`` as the same array type as ``x`` (numpy in -> numpy out)."""
+def like_input(y: torch.Tensor, x: Array, keep_float64: bool = False) -> Array:
+    """Return ``y`` as the same array type as ``x``: numpy in -> float32 numpy out (float64 for float64
+    input with ``keep_float64``, as the numerical kernels do so 32-bit pixels stay exact)."""
     if isinstance(x, torch.Tensor):
         return y
-    return y.detach().cpu().numpy().astype(np.float32, copy=False)
+    keep = keep_float64 and x.dtype == np.float64
+    return y.detach().cpu().numpy().astype(np.float64 if keep else np.float32, copy=False)
 
 
 def as_float64(x: Array) -> torch.Tensor:

@@ -28,3 +28,8 @@ class OptionError(SatsrError):
 
 class ModelError(SatsrError):
     """A model cannot be built or its weights/card are missing or inconsistent."""
+
+
+class SatsrWarning(UserWarning):
+    """Something a user should know that does not stop the run (e.g. an input outside a model's validity);
+    the CLI prints it as one line ``satsr: warning: ...``."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from satsr.errors import OptionError
+from satsr.errors import InputError, OptionError
 from satsr.io.stack import Stack, load_stack, write_fused
 from satsr.models import registry
 from satsr.models.base import MultiImageModel
@@ -77,6 +77,9 @@ def fuse(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     stack = load_stack(paths, masks=masks, mask_spec=mask_spec, clear_values=clear_values, bands=bands)
     if stack.kind == "probav" and scale != 3:
         raise OptionError(f"PROBA-V imgsets are fused x3 (300 m -> 100 m), not x{scale}")
+    if not stack.masks.any():
+        raise InputError(f"{paths[0]}: no frame has a clear pixel under its mask ({len(stack.names)} frames), so "
+                         "there is nothing but cloud to fuse; check --masks / --mask-spec / --clear-values")
     if out is not None:
         from satsr.io.raster import check_output
 

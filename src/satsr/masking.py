@@ -1,19 +1,40 @@
-"""Nodata and NaN handling around a model.
+"""Nodata and NaN handling around a model, and the pixel-type policy.
 
 Models never see nodata: invalid pixels are replaced by their nearest valid neighbour before the
 model runs (so a nodata value such as 0 cannot drag valid pixels towards it), and the upscaled
 validity mask is put back afterwards. Finally values are cast into the output dtype, making sure a
 valid pixel never lands on the nodata value by rounding.
+
+Pixel types (``working_dtype``, the one place that decides): 8- and 16-bit integers and float16/32
+are computed in float32, which holds every one of their values exactly; 32-bit integers and float64
+are computed in float64 (exact for every int32/uint32 value, and float64 keeps its own precision and
+range), so a classical resampler such as ``nearest`` returns them unchanged. 64-bit integers (beyond
+2^53 float64 rounds them), complex and boolean data are refused with one clear error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 from scipy import ndimage
 
 Nodata = float | Sequence[float | None] | None
+
+
+def working_dtype(dtype: str | np.dtype) -> np.dtype:
+    """The float type pixels of ``dtype`` are computed in (see the module docstring); ``ValueError``
+    with a user-facing reason for types satsr cannot carry exactly."""
+    dt = np.dtype(dtype)
+    if (dt.kind in "ui" and dt.itemsize <= 2) or (dt.kind == "f" and dt.itemsize <= 4):
+        return np.dtype(np.float32)
+    if (dt.kind in "ui" and dt.itemsize == 4) or dt == np.float64:
+        return np.dtype(np.float64)
+    if dt.kind in "ui":
+        raise ValueError(f"pixel type {dt} is not supported (values above 2^53 cannot be carried exactly); "
+                         "convert to int32/uint32 or float64 first")
+    raise ValueError(f"pixel type {dt} is not supported; convert to an integer or float type first")
 
 
 def _per_band(nodata: Nodata, count: int) -> list[float | None]:
@@ -44,12 +65,13 @@ def valid_mask(data: np.ndarray, nodata: Nodata = None) -> np.ndarray:
 
 
 def fill_invalid(data: np.ndarray, valid: np.ndarray, empty_value: float = 0.0) -> np.ndarray:
-    """Float32 copy of ``data`` with every invalid pixel set to its nearest valid pixel (per band).
+    """Float copy of ``data`` (float64 stays float64, anything else becomes float32) with every invalid
+    pixel set to its nearest valid pixel (per band).
 
     Uses the Euclidean distance transform's nearest-feature indices. A band with no valid pixel is
     set to ``empty_value``; its output is masked anyway. Bands sharing a mask share the transform.
     """
-    out = np.array(data, dtype=np.float32, copy=True)
+    out = np.array(data, dtype=np.float64 if data.dtype == np.float64 else np.float32, copy=True)
     last_mask: np.ndarray | None = None
     last_idx: tuple[np.ndarray, np.ndarray] | None = None
     for b in range(out.shape[0]):
@@ -66,9 +88,20 @@ def fill_invalid(data: np.ndarray, valid: np.ndarray, empty_value: float = 0.0) 
     return out
 
 
-def upscale_mask(mask: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscale of a ``(..., h, w)`` mask to ``(..., h*scale, w*scale)``."""
-    return np.repeat(np.repeat(mask, scale, axis=-2), scale, axis=-1)
+def upscale_mask(mask: np.ndarray, scale: int | Fraction, out_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Nearest-neighbour upscale of a ``(..., h, w)`` mask: output pixel ``j`` takes input pixel
+    ``floor((j + 0.5) / scale)``; ``out_hw`` defaults to ``(h * scale, w * scale)`` (integer scales)."""
+    if isinstance(scale, int) or float(scale).is_integer():
+        s = int(scale)
+        up = np.repeat(np.repeat(mask, s, axis=-2), s, axis=-1)
+        return up if out_hw is None else up[..., : out_hw[0], : out_hw[1]]
+    if out_hw is None:
+        raise ValueError("a fractional scale needs the output size")
+    p, q = Fraction(scale).numerator, Fraction(scale).denominator
+    # floor((j + 0.5) / (p / q)) in integers: no rounding can move a pixel across a border
+    rows = np.minimum((2 * np.arange(out_hw[0]) + 1) * q // (2 * p), mask.shape[-2] - 1)
+    cols = np.minimum((2 * np.arange(out_hw[1]) + 1) * q // (2 * p), mask.shape[-1] - 1)
+    return mask[..., rows[:, None], cols[None, :]]
 
 
 def all_invalid(valid: np.ndarray) -> bool:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from satsr.masking import fill_invalid, upscale_mask, valid_mask
+from satsr.masking import fill_invalid, upscale_mask, valid_mask, working_dtype
+from satsr.ops.spans import Scale, as_scale, axis_spans, feather_weights, out_index, round_up, unit_of
 
 
 class TileSource(Protocol):
@@ -39,6 +40,7 @@ class TileSource(Protocol):
     count: int
     height: int
     width: int
+    work_dtype: np.dtype  # the float type pixels are computed in (``satsr.masking.working_dtype``)
 
     def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -56,11 +58,12 @@ class TileModel(Protocol):
     """What ``run_tiled`` runs: any contract's base class (``Upscaler``, ``GuidedUpscaler``) provides it."""
 
     name: str
-    scale: int
+    scale: Scale
     margin: int
     output_groups: int
 
-    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray: ...
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None,
+                    out_hw: tuple[int, int] | None = None) -> np.ndarray: ...
 
 
 @dataclass
@@ -104,6 +107,7 @@ class GuidedSource:
                              f"{lowres.height}x{lowres.width}")
         self.lowres, self.guide, self.ratio = lowres, guide, ratio
         self.count, self.height, self.width = lowres.count, lowres.height, lowres.width
+        self.work_dtype = np.result_type(lowres.work_dtype, guide.work_dtype)
 
     def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
         return self.lowres.read_tile(row0, row1, col0, col1)
@@ -126,6 +130,7 @@ class StackedSource:
                 raise ValueError("stacked sources must share one grid")
         self.height, self.width = first.height, first.width
         self.count = sum(s.count for s in self.sources)
+        self.work_dtype = np.result_type(*(s.work_dtype for s in self.sources))
 
     def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
         parts = [s.read_tile(row0, row1, col0, col1) for s in self.sources]
@@ -144,57 +149,13 @@ def read_strip(source: TileSource, row0: int, row1: int) -> Strip:
 # ----------------------------------------------------------------------------- the plan
 
 
-def axis_spans(n: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Half-open spans of ``tile`` px covering ``[0, n)``, neighbours overlapping by ``overlap``.
-
-    The step is ``tile - overlap``; the last span ends exactly at ``n`` (it may overlap its
-    neighbour by more). One span when ``n <= tile``.
-    """
-    if tile <= 0 or overlap < 0 or overlap >= tile:
-        raise ValueError(f"need tile > overlap >= 0, got tile={tile}, overlap={overlap}")
-    if n <= tile:
-        return [(0, n)]
-    step = tile - overlap
-    spans = []
-    start = 0
-    while start + tile < n:
-        spans.append((start, start + tile))
-        start += step
-    spans.append((n - tile, n))
-    return spans
-
-
-def feather_weights(spans: list[tuple[int, int]], scale: int) -> list[np.ndarray]:
-    """Per-span 1-D blending weights at the output resolution, summing to 1 at every pixel.
-
-    Each span ramps linearly (strictly positive) across its overlap with each neighbour; the raw
-    ramps are divided by their sum, so products of row and column weights tile the plane exactly.
-    """
-    n = spans[-1][1] * scale
-    raw: list[np.ndarray] = []
-    total = np.zeros(n, dtype=np.float64)
-    for i, (a, b) in enumerate(spans):
-        w = np.ones((b - a) * scale, dtype=np.float64)
-        if i > 0:
-            ov = (spans[i - 1][1] - a) * scale
-            if ov > 0:
-                w[:ov] *= (np.arange(ov) + 0.5) / ov
-        if i + 1 < len(spans):
-            ov = (b - spans[i + 1][0]) * scale
-            if ov > 0:
-                w[-ov:] *= (ov - np.arange(ov) - 0.5) / ov
-        raw.append(w)
-        total[a * scale:b * scale] += w
-    return [(w / total[a * scale:b * scale]).astype(np.float32) for w, (a, b) in zip(raw, spans, strict=True)]
-
-
 @dataclass(frozen=True)
 class TilePlan:
     """The tile grid for one image: row and column spans plus the context each tile reads."""
 
     height: int
     width: int
-    scale: int
+    scale: Scale
     tile: int
     overlap: int
     margin: int
@@ -203,8 +164,13 @@ class TilePlan:
 
     @property
     def context(self) -> int:
-        """Real pixels read around each tile for the model: ``max(margin, overlap)``."""
-        return max(self.margin, self.overlap)
+        """Real pixels read around each tile for the model: ``max(margin, overlap)`` (a multiple of the
+        scale's denominator, so windows start on whole output pixels)."""
+        return round_up(max(self.margin, self.overlap), unit_of(self.scale))
+
+    def out(self, i: int) -> int:
+        """Output index of input index ``i`` (exact for window starts)."""
+        return out_index(i, self.scale)
 
     @property
     def n_tiles(self) -> int:
@@ -213,14 +179,15 @@ class TilePlan:
     def model_window(self, r: tuple[int, int], c: tuple[int, int],
                      extra: int = 0) -> tuple[int, int, int, int]:
         """Rows/cols a tile's model input covers (tile + context + ``extra``), clipped to the image."""
-        ctx = self.context + extra
+        ctx = self.context + round_up(extra, unit_of(self.scale))
         return (max(0, r[0] - ctx), min(self.height, r[1] + ctx),
                 max(0, c[0] - ctx), min(self.width, c[1] + ctx))
 
 
 def plan_tiles(height: int, width: int, *, tile: int | None, overlap: int, margin: int,
-               scale: int) -> TilePlan:
-    """Plan the tiles of a ``height x width`` image (``tile=None``: one tile, the whole image)."""
+               scale: Scale) -> TilePlan:
+    """Plan the tiles of a ``height x width`` image (``tile=None``: one tile, the whole image). For a
+    fractional scale p/q, tile offsets are multiples of q input px, so each maps to a whole output pixel."""
     if tile is None:
         tile = max(height, width)
         overlap = 0
@@ -228,8 +195,9 @@ def plan_tiles(height: int, width: int, *, tile: int | None, overlap: int, margi
         raise ValueError(f"tile must be at least 1, got {tile}")
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got {overlap} for tile {tile}")
+    unit = unit_of(scale)
     return TilePlan(height, width, scale, tile, overlap, margin,
-                    axis_spans(height, tile, overlap), axis_spans(width, tile, overlap))
+                    axis_spans(height, tile, overlap, unit), axis_spans(width, tile, overlap, unit))
 
 
 # ----------------------------------------------------------------------------- running
@@ -245,18 +213,67 @@ class TileStats:
     seconds: float = 0.0
 
 
+def _rich_bar(label: str, total: float, counts: bool) -> tuple[Any, Any]:
+    """A started rich progress bar on stderr (``counts``: "n/total", else a percentage) and its task."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                        MofNCompleteColumn() if counts else TaskProgressColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    progress.start()
+    return progress, progress.add_task(label, total=total)
+
+
 def progress_bar(total: int, quiet: bool, label: str) -> tuple[Callable[[], None], Callable[[], None]]:
     """(advance, close) callbacks of a rich progress bar on stderr; no-ops when quiet."""
     if quiet:
         return (lambda: None), (lambda: None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    progress.start()
-    task = progress.add_task(label, total=total)
+    progress, task = _rich_bar(label, total, counts=True)
     return (lambda: progress.advance(task)), progress.stop
+
+
+def fit_on_sample(source: TileSource, model: Any, *, window: int = 512, quiet: bool = True,
+                  label: str = "learning") -> None:
+    """Give a single-image model its scene-level ``fit`` before tiling, as ``satsr.sharpen.fit_scene`` does for
+    guided ones: the whole scene when it is at most ``window`` px a side, else a central ``window`` square
+    (if under a tenth of it is valid, the square of a 3 x 3 grid with the most valid pixels). Invalid
+    pixels are filled with their nearest valid neighbour, as tiles are, and the mask goes with them. A
+    progress bar (a percentage) appears only while a model that learns reports progress."""
+    h, w = source.height, source.width
+    wh, ww = min(window, h), min(window, w)
+
+    def read(r0: int, c0: int) -> tuple[np.ndarray, np.ndarray]:
+        return source.read_tile(r0, r0 + wh, c0, c0 + ww)
+
+    data, valid = read((h - wh) // 2, (w - ww) // 2)
+    if valid.mean() < 0.1 and (wh, ww) != (h, w):
+        grid = [(int(r), int(c)) for r in np.linspace(0, h - wh, 3) for c in np.linspace(0, w - ww, 3)]
+        data, valid = max((read(r, c) for r, c in grid), key=lambda dv: int(dv[1].sum()))
+    if not valid.any():
+        return  # nothing to learn from; tiles of an all-invalid scene are skipped anyway
+    data = data if valid.all() else fill_invalid(data, valid)
+    bar: list[Any] = []
+
+    def progress(done: float) -> None:
+        if quiet:
+            return
+        if not bar:
+            bar.extend(_rich_bar(label, 100.0, counts=False))
+        bar[0].update(bar[1], completed=100.0 * done)
+
+    try:
+        model.fit(data, valid, progress)
+    finally:
+        if bar:
+            bar[0].stop()
 
 
 def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int | None = 512,
@@ -272,11 +289,12 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
     ``output_groups = k`` yields ``k * C`` bands (e.g. the image and its trust maps).
     """
     t_start = time.perf_counter()
-    scale = int(model.scale)
+    scale = as_scale(model.scale)
     margin = int(model.margin)
     H, W, C = source.height, source.width, source.count
     groups = max(1, int(model.output_groups))
     plan = plan_tiles(H, W, tile=tile, overlap=overlap, margin=margin, scale=scale)
+    out_w = plan.out(W)
     wrow = feather_weights(plan.rows, scale)
     wcol = feather_weights(plan.cols, scale)
     block_rows = max(1, int(sink.block_rows))
@@ -284,19 +302,20 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
     advance, close = progress_bar(plan.n_tiles, quiet, label)
 
     C_out = C * groups
-    buf = np.zeros((C_out, 0, W * scale), dtype=np.float32)  # output rows [buf_row0, buf_row0 + buf rows)
+    work = np.dtype(source.work_dtype)
+    buf = np.zeros((C_out, 0, out_w), dtype=work)  # output rows [buf_row0, buf_row0 + buf rows)
     buf_row0 = 0
     try:
         for ri, (r0, r1) in enumerate(plan.rows):
             # One strip of input: every row any tile of this row may read, full width.
             s0, s1, _, _ = plan.model_window((r0, r1), (0, W), extra=margin)
             strip = read_strip(source, s0, s1)
-            need = r1 * scale - buf_row0
+            need = plan.out(r1) - buf_row0
             if buf.shape[1] < need:
-                grow = np.zeros((C_out, need - buf.shape[1], W * scale), dtype=np.float32)
+                grow = np.zeros((C_out, need - buf.shape[1], out_w), dtype=work)
                 buf = np.concatenate([buf, grow], axis=1)
             for ci, (c0, c1) in enumerate(plan.cols):
-                target = buf[:, r0 * scale - buf_row0:r1 * scale - buf_row0, c0 * scale:c1 * scale]
+                target = buf[:, plan.out(r0) - buf_row0:plan.out(r1) - buf_row0, plan.out(c0):plan.out(c1)]
                 core = strip.window(r0, r1, c0, c1)
                 if not core.valid.any():
                     target[...] = np.nan
@@ -304,7 +323,7 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
                     advance()
                     continue
                 y = _compute_tile(plan, strip, (r0, r1), (c0, c1), model, groups)
-                out_valid = upscale_mask(core.valid, scale)
+                out_valid = upscale_mask(core.valid, scale, target.shape[-2:])
                 if core.guide_valid is not None:
                     out_valid = out_valid & core.guide_valid.all(0)
                 y[~np.tile(out_valid, (groups, 1, 1))] = np.nan
@@ -312,7 +331,7 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
                 stats.computed += 1
                 advance()
             last = ri + 1 == len(plan.rows)
-            final = H * scale if last else plan.rows[ri + 1][0] * scale
+            final = plan.out(H) if last else plan.out(plan.rows[ri + 1][0])
             flush_to = final if last else (final // block_rows) * block_rows
             if flush_to > buf_row0:
                 n = flush_to - buf_row0
@@ -327,28 +346,33 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
 
 def _compute_tile(plan: TilePlan, strip: Strip, r: tuple[int, int], c: tuple[int, int], model: TileModel,
                   groups: int = 1) -> np.ndarray:
-    """Model output for one tile, cropped to the tile (float32, ``(groups * C, th*s, tw*s)``).
+    """Model output for one tile, cropped to the tile (work dtype, ``(groups * C, th*s, tw*s)``).
 
     The model gets the validity of its input window too (``call_masked``: e.g. to keep LR-consistency
     on valid pixels only).
     """
-    scale = plan.scale
     m0, m1, mc0, mc1 = plan.model_window(r, c)
     f0, f1, fc0, fc1 = plan.model_window(r, c, extra=plan.margin)
     filled = strip.window(f0, f1, fc0, fc1).filled()
     win = filled.window(m0, m1, mc0, mc1)
-    y = np.asarray(model.tile_output(win.data, win.valid, win.guide), dtype=np.float32)
-    expected = (win.data.shape[0] * groups, win.data.shape[1] * scale, win.data.shape[2] * scale)
+    # the window starts on a whole output pixel; it covers output pixels up to out(m1)
+    out_hw = (plan.out(m1) - plan.out(m0), plan.out(mc1) - plan.out(mc0))
+    fractional = not isinstance(plan.scale, int)
+    y = np.asarray(model.tile_output(win.data, win.valid, win.guide, out_hw if fractional else None),
+                   dtype=win.data.dtype)
+    expected = (win.data.shape[0] * groups, *out_hw)
     if y.shape != expected:
         raise RuntimeError(f"{model.name} returned shape {y.shape}, expected {expected}")
-    return y[:, (r[0] - m0) * scale:(r[1] - m0) * scale, (c[0] - mc0) * scale:(c[1] - mc0) * scale].copy()
+    o0, oc0 = plan.out(m0), plan.out(mc0)
+    return y[:, plan.out(r[0]) - o0:plan.out(r[1]) - o0, plan.out(c[0]) - oc0:plan.out(c[1]) - oc0].copy()
 
 
 # ----------------------------------------------------------------------------- in-memory ends
 
 
 class ArraySource:
-    """A ``(C, H, W)`` array as a tile source; ``nodata`` (scalar or per band) and NaN are invalid."""
+    """A ``(C, H, W)`` array as a tile source; ``nodata`` (scalar or per band) and NaN are invalid.
+    ``ValueError`` for a pixel type satsr cannot carry exactly (``satsr.masking.working_dtype``)."""
 
     def __init__(self, data: np.ndarray, nodata: float | list[float | None] | None = None) -> None:
         if data.ndim != 3:
@@ -356,19 +380,20 @@ class ArraySource:
         self.data = data
         self.count, self.height, self.width = data.shape
         self.nodata = nodata
+        self.work_dtype = working_dtype(data.dtype)
 
     def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
         part = self.data[:, row0:row1, col0:col1]
-        return part.astype(np.float32, copy=True), valid_mask(part, self.nodata)
+        return part.astype(self.work_dtype, copy=True), valid_mask(part, self.nodata)
 
 
 class ArraySink:
-    """Collects the output rows into one float32 ``(C, H*s, W*s)`` array (NaN = nodata)."""
+    """Collects the output rows into one ``(C, H*s, W*s)`` array of ``dtype`` (NaN = nodata)."""
 
     block_rows = 1
 
-    def __init__(self, count: int, height: int, width: int) -> None:
-        self.values = np.full((count, height, width), np.nan, dtype=np.float32)
+    def __init__(self, count: int, height: int, width: int, dtype: np.dtype | type = np.float32) -> None:
+        self.values = np.full((count, height, width), np.nan, dtype=dtype)
 
     def write_rows(self, values: np.ndarray, row_off: int) -> None:
         self.values[:, row_off:row_off + values.shape[1]] = values

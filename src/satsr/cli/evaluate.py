@@ -19,6 +19,11 @@ evaluate_app = typer.Typer(
 app.add_typer(evaluate_app, name="evaluate")
 
 
+def _wrote(path: Path) -> None:
+    """Say where a report went (on stderr, so ``--json`` output stays one JSON object)."""
+    print(f"wrote {path}", file=sys.stderr, flush=True)
+
+
 def _progress(enabled: bool):  # noqa: ANN202 - a tiny callback factory
     if not enabled:
         return None
@@ -36,6 +41,10 @@ def probav_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Progress on stderr.")] = False,
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="Method option KEY=VALUE (repeatable), e.g. --set robust_iterations=0.")] = None,
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Also write a self-contained HTML report (table, worst/median/best scenes).")] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="With --report: show the fuser's own uncertainty map where it has one.")] = False,
 ) -> None:
     """Fuse every scene with HR under ROOT and print cPSNR per scene and the challenge score.
 
@@ -44,9 +53,13 @@ def probav_cmd(
     """
     from satsr.cli.options import parse_options
     from satsr.evaluate import evaluate_probav
+    from satsr.viz.report import ProbavKeeper, probav_report
 
+    kept = ProbavKeeper() if report_path is not None else None
     report = evaluate_probav(root, method, cssim=cssim, limit=limit, norm_file=norm, progress=_progress(verbose),
-                             **parse_options(settings))
+                             keep=kept, **parse_options(settings))
+    if kept is not None and report_path is not None:
+        _wrote(probav_report(report, kept, report_path, trust=trust))
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
@@ -72,7 +85,8 @@ def probav_cmd(
 def sisr_cmd(
     hr_dir: Annotated[Path, typer.Option(
         "--hr-dir", help="Folder of HR images (searched recursively), or one image / GeoTIFF.")],
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
+    scale: Annotated[str, typer.Option(
+        "--scale", "-s", help="Upscaling factor, e.g. 4, or 2.5 for liif and the classical models.")] = "4",
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="Model to evaluate (repeatable); bicubic always runs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
@@ -84,18 +98,33 @@ def sisr_cmd(
     opensr: Annotated[bool, typer.Option("--opensr", help="Also compute the opensr-test metrics.")] = False,
     degradation: Annotated[str, typer.Option(
         help="How LR is made: bicubic (MATLAB, SR benchmarks) or wald (Gaussian MTF, multispectral).")] = "bicubic",
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Also write a self-contained HTML report (table, worst/median/best images).")] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="With --report: add each model's uncertainty and hallucination maps.")] = False,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="Option KEY=VALUE for the models (repeatable, not bicubic), e.g. --set budget_s=60.")] = None,
 ) -> None:
     """Degrade each HR image (MATLAB bicubic or Wald), super-resolve it, report PSNR/SSIM beside bicubic.
 
     Border of SCALE px excluded; 8-bit outputs clipped and rounded; PSNR and SSIM averaged over
     channels, then images. "LR cons." is the RMSE of downsample(SR) - LR (DN): 0 means the output
-    agrees exactly with its input.
+    agrees exactly with its input. "HF ratio" is the output's power in the top octave of the spectrum over
+    the HR's (1.0 = as sharp as the truth; bicubic and PSNR-trained models are below 1).
     """
+    from satsr.cli.options import parse_options
     from satsr.evaluate import evaluate_sisr
+    from satsr.ops.spans import parse_scale
+    from satsr.viz.report import SisrKeeper, sisr_report
 
-    report = evaluate_sisr(hr_dir, scale, model or [], limit=limit, device=device,
+    factor = parse_scale(scale)
+    kept = SisrKeeper(factor) if report_path is not None else None
+    report = evaluate_sisr(hr_dir, factor, model or [], limit=limit, device=device,
                            progress=_progress(verbose), consistency=consistency, opensr=opensr,
-                           degradation=degradation)
+                           degradation=degradation, keep=kept, options=parse_options(settings))
+    if kept is not None and report_path is not None:
+        _wrote(sisr_report(report, kept, report_path, models=model or [], trust=trust, device=device,
+                           degradation=degradation))
     if as_json:
         typer.echo(json.dumps(report.to_json()))
         return
@@ -106,14 +135,15 @@ def sisr_cmd(
     osr_cols = list(OPENSR_COLUMNS) if opensr else []
     has_sam = not any(r.sam != r.sam for r in report.rows)  # NaN for single-band images
     sam_col = ["SAM (deg)"] if has_sam else []
-    for col in ("model", "PSNR (dB)", "SSIM", *sam_col, "vs bicubic (dB)", "LR cons.", *osr_cols, "time (s)"):
+    for col in ("model", "PSNR (dB)", "SSIM", *sam_col, "vs bicubic (dB)", "LR cons.", "HF ratio", *osr_cols,
+                "time (s)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = report.rows[0].psnr
     for r in report.rows:
         extra = [_fmt_osr(r.opensr, k) for k in OPENSR_COLUMNS.values()] if opensr else []
         sam_val = [f"{r.sam:.4f}"] if has_sam else []
         table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", *sam_val, f"{r.psnr - base:+.3f}",
-                      f"{r.consistency_rmse:.3f}", *extra, f"{r.seconds:.1f}")
+                      f"{r.consistency_rmse:.3f}", f"{r.hf_ratio:.3f}", *extra, f"{r.seconds:.1f}")
     Console().print(table)
 
 
@@ -167,4 +197,67 @@ def opensr_cmd(
     for r in report.rows:
         table.add_row(r["model"], f"{r['psnr']:.3f}", f"{r['consistency_rmse']:.3g}",
                       *[_fmt_osr(r, k) for k in OPENSR_COLUMNS.values()])
+    Console().print(table)
+
+
+@evaluate_app.command("real")
+def real_cmd(
+    lr: Annotated[Path, typer.Option("--lr", help="The low-res image to super-resolve (e.g. Sentinel-2 10 m).")],
+    reference: Annotated[Path, typer.Option(
+        "--reference", help="A real image of the same place from a finer sensor, on any grid and CRS.")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 2,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Model to evaluate (repeatable); bicubic always runs.")] = None,
+    bands: Annotated[str | None, typer.Option(help="1-based LR bands, e.g. 4,3,2 (default: all).")] = None,
+    reference_bands: Annotated[str | None, typer.Option(
+        help="1-based reference bands matching --bands in order (default: the first as many).")] = None,
+    bounds: Annotated[str | None, typer.Option(
+        help="Evaluate only LEFT,BOTTOM,RIGHT,TOP (the LR's CRS units), e.g. a validation strip.")] = None,
+    mask: Annotated[Path | None, typer.Option(help="Raster whose non-zero pixels are left out (clouds).")] = None,
+    border: Annotated[int | None, typer.Option(help="Output px left out at the edges (default 2 x scale).")] = None,
+    harmonise: Annotated[str, typer.Option(help="linear (gain/offset per band) or histogram.")] = "linear",
+    align: Annotated[str, typer.Option(
+        help="blocks (shift and gains per 64-LR-px block, blended) or global (one for the window).")] = "blocks",
+    peak: Annotated[float | None, typer.Option(help="PSNR data range (default 255 for 8-bit, else max).")] = None,
+    save_aligned: Annotated[Path | None, typer.Option(
+        help="Folder for the aligned reference and each SR output (float32 GeoTIFFs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Also write a self-contained HTML report (table, worst/median/best tiles).")] = None,
+) -> None:
+    """Score models against a REAL finer image: reproject it onto the SR grid, co-register it sub-pixel,
+    harmonise its radiometry to the LR per band, mask nodata/clouds/border; then PSNR, SSIM, SAM,
+    detail agreement (correlation of high-pass components) and the opensr-test correctness shares,
+    bicubic in the same run.
+    """
+    from satsr.cli.options import parse_bands, parse_numbers
+    from satsr.evaluate.real import evaluate_real
+    from satsr.viz.report import RealKeeper, real_report
+
+    kept = RealKeeper() if report_path is not None else None
+    report = evaluate_real(lr, reference, scale, model or [], bands=parse_bands(bands),
+                           reference_bands=parse_bands(reference_bands, "--reference-bands"),
+                           bounds=parse_numbers(bounds, "--bounds", "-55600,-3731000,-53100,-3724000"),
+                           mask=mask, border=border, harmonise=harmonise, align=align, peak=peak,
+                           save_aligned=save_aligned, device=device, keep_outputs=kept)
+    if kept is not None and report_path is not None:
+        _wrote(real_report(report, kept, report_path))
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    al = report.alignment
+    title = (f"x{scale} vs a real reference: {Path(reference).name} (alignment: {al['mode']}, median shift "
+             f"{al['shift_lr_px']} LR px, {report.window['valid_output_pixels']} px scored)")
+    table = Table(title=title)
+    for col in ("model", "PSNR (dB)", "vs bicubic", "SSIM", "SAM (deg)", "detail", "detail vs bic.", "improv.",
+                "omission", "halluc."):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in report.rows:
+        table.add_row(r["model"], f"{r['psnr']:.3f}", f"{r['psnr_vs_bicubic']:+.3f}", f"{r['ssim']:.4f}",
+                      f"{r['sam']:.3f}" if "sam" in r else "-", f"{r['detail']:.4f}", f"{r['detail_vs_bicubic']:+.4f}",
+                      f"{r['improvement']:.3f}", f"{r['omission']:.3f}", f"{r['hallucination']:.3f}")
     Console().print(table)

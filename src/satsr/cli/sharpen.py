@@ -78,6 +78,8 @@ def evaluate_sharpen_cmd(
     peak: Annotated[float, typer.Option(help="PSNR peak value (10000 = Sentinel-2 reflectance DN).")] = 10000.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Also write a self-contained HTML report (table, worst/median/best tiles).")] = None,
 ) -> None:
     """Wald protocol: degrade guide and low-res by the ratio, sharpen, compare with the low-res input.
 
@@ -92,13 +94,18 @@ def evaluate_sharpen_cmd(
         g_data, lo_data = g.read(), lo.read()
         descriptions = [d or f"band {b}" for d, b in zip((lo.info.descriptions[b - 1] for b in lo.bands), lo.bands,
                                                          strict=True)]
+    from satsr.viz.report import WaldKeeper, wald_report
+
+    kept = WaldKeeper() if report_path is not None else None
     try:
-        report = wald_evaluate(g_data, lo_data, names, peak=peak, device=device)
+        report = wald_evaluate(g_data, lo_data, names, peak=peak, device=device, keep=kept)
     except SatsrError as exc:
         raise type(exc)(f"{lowres}: {exc}") from exc
     report = {"guide": str(guide), "lowres": str(lowres), "bands": descriptions, "peak": peak,
               "protocol": "Wald: both inputs degraded by the ratio (Gaussian MTF 0.3 at Nyquist, block-centre "
                           "sampling), sharpened, compared with the original low-res bands", **report}
+    if kept is not None and report_path is not None:
+        typer.echo(f"wrote {wald_report(report, kept, report_path)}", err=True)
     if as_json:
         typer.echo(json.dumps(report))
         return

@@ -9,34 +9,55 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
-from satsr.cli.options import parse_bands
+from satsr.cli.options import parse_bands, parse_options
+
+# upscale's options as types, shared with `satsr batch` (which passes every one of them through)
+Scale = Annotated[str, typer.Option(
+    "--scale", "-s", help="Upscaling factor: 4, or fractional (2.5, 7/3) for liif and the classical models.")]
+Resolution = Annotated[float | None, typer.Option(
+    help="Output pixel size in metres instead of --scale (e.g. 12 for a 30 m input: x2.5).")]
+Model = Annotated[str, typer.Option("--model", "-m", help="Model name (see `satsr models`).")]
+Tile = Annotated[int, typer.Option(help="Tile size in input pixels.")]
+Overlap = Annotated[int, typer.Option(help="Overlap between tiles in input pixels.")]
+Bands = Annotated[str | None, typer.Option(help="1-based bands to process, e.g. 1,2,3.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+Cog = Annotated[bool, typer.Option("--cog", help="Write a Cloud Optimized GeoTIFF.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Device = Annotated[str, typer.Option(help="cpu or cuda (neural models).")]
+Weights = Annotated[Path | None, typer.Option(help="Weights .safetensors (card .json beside it).")]
+Compress = Annotated[str, typer.Option(help="deflate, zstd, lzw or none.")]
+Consistency = Annotated[bool, typer.Option(
+    "--consistency", help="Make the output agree with the input: degrading it gives the input back.")]
+Degradation = Annotated[str, typer.Option(
+    help="How LR relates to HR for --consistency/--hallucination: auto (model card), bicubic, wald.")]
+Settings = Annotated[list[str] | None, typer.Option(
+    "--set", help="Model option KEY=VALUE (repeatable), e.g. --set budget_s=60 (zssr, dip), --set self=true (rfsr).")]
 
 
 @app.command("upscale")
 def upscale_cmd(
     input: Annotated[Path, typer.Argument(help="Input raster (GeoTIFF, COG, JP2, PNG, ...).")],
     output: Annotated[Path, typer.Argument(help="Output GeoTIFF (its directory must exist).")],
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Integer upscaling factor.")] = 4,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `satsr models`).")] = "bicubic",
-    tile: Annotated[int, typer.Option(help="Tile size in input pixels.")] = 512,
-    overlap: Annotated[int, typer.Option(help="Overlap between tiles in input pixels.")] = 32,
-    bands: Annotated[str | None, typer.Option(help="1-based bands to process, e.g. 1,2,3.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    cog: Annotated[bool, typer.Option("--cog", help="Write a Cloud Optimized GeoTIFF.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
-    weights: Annotated[Path | None, typer.Option(help="Weights .safetensors (card .json beside it).")] = None,
-    compress: Annotated[str, typer.Option(help="deflate, zstd, lzw or none.")] = "deflate",
-    consistency: Annotated[bool, typer.Option(
-        "--consistency", help="Make the output agree with the input: degrading it gives the input back.")] = False,
-    degradation: Annotated[str, typer.Option(
-        help="How LR relates to HR for --consistency/--hallucination: auto (model card), bicubic, wald.")]
-    = "auto",
+    scale: Scale = "4",
+    model: Model = "bicubic",
+    tile: Tile = 512,
+    overlap: Overlap = 32,
+    bands: Bands = None,
+    overwrite: Overwrite = False,
+    cog: Cog = False,
+    quiet: Quiet = False,
+    device: Device = "cpu",
+    weights: Weights = None,
+    compress: Compress = "deflate",
+    consistency: Consistency = False,
+    degradation: Degradation = "auto",
+    resolution: Resolution = None,
     uncertainty: Annotated[Path | None, typer.Option(
         help="Also write a float32 GeoTIFF of per-pixel uncertainty (spread of 8 flipped/rotated runs).")]
     = None,
     hallucination: Annotated[Path | None, typer.Option(
         help="Also write a float32 GeoTIFF (0..1) of the share of detail the input cannot support.")] = None,
+    settings: Settings = None,
 ) -> None:
     """Super-resolve a raster; the output keeps CRS, dtype, nodata and metadata (transform scaled).
 
@@ -45,12 +66,13 @@ def upscale_cmd(
     from satsr.api import upscale
 
     t0 = time.perf_counter()
-    out = upscale(input, scale=scale, model=model, out=output, tile=tile, overlap=overlap,
+    out = upscale(input, scale=scale, resolution=resolution, model=model, out=output, tile=tile, overlap=overlap,
                   bands=parse_bands(bands), overwrite=overwrite, cog=cog, quiet=quiet, device=device,
                   weights=weights, compress=compress, consistency=consistency, degradation=degradation,
-                  uncertainty=uncertainty, hallucination=hallucination)
+                  uncertainty=uncertainty, hallucination=hallucination, model_options=parse_options(settings))
     extra = " LR-consistent" if consistency else ""
-    typer.echo(f"wrote {out} ({model} x{scale}{extra}, {time.perf_counter() - t0:.1f} s)")
+    shown = f"{resolution:g} m" if resolution is not None else f"x{scale}"
+    typer.echo(f"wrote {out} ({model} {shown}{extra}, {time.perf_counter() - t0:.1f} s)")
     for kind, path in (("uncertainty", uncertainty), ("hallucination", hallucination)):
         if path is not None:
             typer.echo(f"wrote {path} ({kind} map)")
@@ -85,7 +107,7 @@ def models_cmd() -> None:
             scale_text = f"{scales[0]}-{scales[-1]}"
         else:
             scale_text = ",".join(str(s) for s in scales)
-        table.add_row(spec.name, spec.kind, scale_text, "neural" if spec.neural else "classical",
+        table.add_row(spec.name, spec.kind, scale_text, "neural" if spec.neural else "learned" if spec.learned else "classical",
                       ",".join(shipped.get(spec.name, [])) or "-", spec.description)
     Console().print(table)
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from satsr.data.patches import dihedral
 from satsr.data.sampling import SeededDraws
 
 
@@ -77,14 +78,7 @@ class GuidedPatches(SeededDraws):
                 "lowres": f.lowres[band, y:y + p, x:x + p]}
         if f.base is not None:
             item["base"] = f.base[band, y * r:(y + p) * r, x * r:(x + p) * r]
-        flip_x, flip_y, rot = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))
-        for key, t in item.items():
-            if flip_x:
-                t = t.flip(-1)
-            if flip_y:
-                t = t.flip(-2)
-            item[key] = torch.rot90(t, rot, dims=(-2, -1)).contiguous()
-        return item
+        return dihedral(item, rng)
 
 
 class FieldImages(Dataset):

@@ -92,7 +92,8 @@ def load_sources(specs: list[dict[str, Any]], base: Path, exclude: list[str], hr
 class RevisitStacks(SeededDraws):
     """Simulated revisit stacks, reproducible from ``(seed, epoch, index)``.
 
-    All items of one batch share the frame count (drawn per batch), so the default collate works.
+    All items of one batch share the frame count (drawn per batch), so the default collate works; give
+    the global batch (all DDP processes together) so each process's share of it collates too.
     """
 
     def __init__(self, images: list[torch.Tensor], probs: np.ndarray, patch: int, scale: int,

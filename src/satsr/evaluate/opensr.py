@@ -16,6 +16,7 @@ from satsr import metrics
 from satsr.errors import InputError
 from satsr.evaluate.common import sisr_upscaler, super_resolve
 from satsr.io.raster import RasterReader
+from satsr.masking import valid_mask
 from satsr.trust import Degradation, consistency_rmse, downsample, project
 from satsr.trust.opensr import opensr_metrics
 
@@ -49,11 +50,18 @@ def evaluate_opensr(hr: str | os.PathLike[str], scale: int = 4, models: Sequence
     deg = Degradation(degradation, scale)
     with RasterReader(hr, bands=bands) as reader:
         chosen = list(reader.bands)
-        img = reader.read().astype(np.float64)
+        raw = reader.read()
+        valid = valid_mask(raw, reader.nodatavals)
+        img = raw.astype(np.float64)
+    if min(img.shape[-2:]) < 8 * scale:
+        raise InputError(f"{hr}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale} (the metrics need an "
+                         f"LR of at least 8 px); give a reference of at least {8 * scale} px")
+    if not valid.all():
+        share = 100 * (1 - valid.mean())
+        raise InputError(f"{hr}: {share:.1f} % of the reference is nodata; the opensr-test metrics need a complete "
+                         "reference, so crop it to a fully valid area first")
     hr_c = img[..., : img.shape[-2] - img.shape[-2] % scale, : img.shape[-1] - img.shape[-1] % scale]
     lr = downsample(hr_c, deg)
-    if min(lr.shape[-2:]) < 8:
-        raise InputError(f"{hr}: {img.shape[-1]}x{img.shape[-2]} px is too small for x{scale} with a 16-px border")
     names: list[str | Any] = ["bicubic", *models]
     rows: list[dict[str, Any]] = []
     peak = float(hr_c.max())

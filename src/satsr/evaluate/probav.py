@@ -8,6 +8,7 @@ mean, exactly as the challenge did.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 from satsr import metrics
 from satsr.errors import InputError
 from satsr.evaluate.common import Progress
-from satsr.io.probav import HR_SCALE, find_imgsets, find_norm, read_imgset, read_norm
+from satsr.io.probav import HR_SCALE, ImageSet, find_imgsets, find_norm, read_imgset, read_norm
 from satsr.models import registry
 
 
@@ -55,11 +56,14 @@ class ProbavReport:
 
 def evaluate_probav(root: str | os.PathLike[str], method: str | Any = "baseline", cssim: bool = False,
                     limit: int | None = None, norm_file: str | os.PathLike[str] | None = None,
-                    progress: Progress = None, **options: Any) -> ProbavReport:
+                    progress: Progress = None, keep: Callable[[ImageSet, np.ndarray, np.ndarray | None], None]
+                    | None = None, **options: Any) -> ProbavReport:
     """Fuse and score every PROBA-V scene with ground truth under ``root`` (recursive).
 
     ``method`` is a registry name of a multi-image model or a ready ``Fuser``; ``options`` go to
     its constructor. The norm file defaults to the nearest ``norm.csv`` at or above ``root``.
+    ``keep`` is called once per scene with the scene, its fused image ``(H, W)`` and the fuser's
+    uncertainty ``(H, W)`` (None for fusers without one), e.g. for figures of chosen scenes.
     """
     paths = find_imgsets(root, with_hr=True)
     if not paths:
@@ -74,7 +78,10 @@ def evaluate_probav(root: str | os.PathLike[str], method: str | Any = "baseline"
     for p in paths:
         scene = read_imgset(p)
         assert scene.hr is not None and scene.sm is not None
-        sr = fuser.apply(scene.frames, scene.qm)[0][0]
+        fused, sigma = fuser.apply(scene.frames, scene.qm)
+        sr = fused[0]
+        if keep is not None:
+            keep(scene, sr, sigma[0] if sigma is not None else None)
         c = float(metrics.cpsnr(sr, scene.hr, scene.sm))
         n = norm.get(scene.name)
         cs = float(metrics.cssim(sr, scene.hr, scene.sm)) if cssim else None

@@ -8,7 +8,7 @@ bands: per-band RMSE and PSNR, ERGAS and SAM, bicubic in the same run.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,15 @@ def quality(pred: np.ndarray, ref: np.ndarray, ratio: int, peak: float) -> dict[
 
 
 def wald_evaluate(guide: np.ndarray, lowres: np.ndarray, models: Sequence[str | Any], *, peak: float = 10000.0,
-                  device: str = "cpu", weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                  device: str = "cpu", weights: str | os.PathLike[str] | None = None,
+                  keep: Callable[[str, np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> dict[str, Any]:
     """The Wald protocol on arrays: returns ``{"ratio", "shape", "methods": {name: quality}}``.
 
     Both inputs are degraded by the ratio (``wald_degrade``, float64), the low-res bands cropped to a
     multiple of the ratio first; each model sharpens the degraded pair and is scored against the
     original low-res bands (float output, no rounding, no border excluded). ``bicubic`` always runs.
+    ``keep`` is called per model with its label, its prediction, the reference and the degraded
+    low-res input it sharpened (e.g. for figures).
     """
     ratio = ratio_of(guide.shape[-2:], lowres.shape[-2:], "wald_evaluate")
     h, w = lowres.shape[-2] // ratio * ratio, lowres.shape[-1] // ratio * ratio
@@ -64,6 +67,8 @@ def wald_evaluate(guide: np.ndarray, lowres: np.ndarray, models: Sequence[str | 
         pred = sharpen_arrays(g_lr.astype(np.float32), lo_lr.astype(np.float32), net)
         label = m if isinstance(m, str) else net.name
         results[label] = quality(pred, ref, ratio, peak)
+        if keep is not None:
+            keep(label, pred, ref, lo_lr)
     base = results["bicubic"]["rmse_mean"]
     for v in results.values():
         v["rmse_gain_vs_bicubic_pct"] = round(100 * (1 - v["rmse_mean"] / base), 2) if base > 0 else 0.0

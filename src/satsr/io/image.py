@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from satsr.errors import InputError, OptionError, OutputError
+from satsr.io.files import atomic_path
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -28,6 +29,8 @@ _WIDE_RAW_MODES = ("RGB;16", "RGBA;16", "LA;16")
 _CORRUPT = "the file looks truncated or corrupt, re-export it"
 # Pillow modes that store 8-bit samples
 _BYTE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+# Pillow modes read as three bands
+_COLOUR_MODES = ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 def _is_wide_colour(im: Image.Image) -> bool:
@@ -100,6 +103,29 @@ def _read_wide(p: Path) -> np.ndarray:
     return arr[:-1] if arr.shape[0] in (2, 4) else arr
 
 
+def image_shape(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """``(bands, height, width)`` as ``read_image`` will return them, from the header only (cheap
+    enough to check a whole dataset's pairing before any pixel is decoded)."""
+    p = Path(path)
+    if _is_raster(p):
+        from satsr.io.raster import inspect
+
+        info = inspect(p)
+        return info.count, info.height, info.width
+    if not p.is_file():
+        raise InputError(f"{p}: no such file; check the path")
+    try:
+        with Image.open(p) as im:
+            if _is_wide_colour(im):
+                grey = any("LA;16" in str(t[3]) for t in im.tile if len(t) > 3)
+                bands = 1 if grey else 3
+            else:
+                bands = 3 if im.mode in _COLOUR_MODES else 1  # alpha is dropped, palettes expand to RGB
+            return bands, im.height, im.width
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{p}: cannot decode the image ({exc}); {_CORRUPT}") from exc
+
+
 def image_dtype(path: str | os.PathLike[str]) -> str:
     """The sample type the file stores: ``uint8``, ``uint16``, ``int32``, ``float32``, ..."""
     p = Path(path)
@@ -119,10 +145,20 @@ def image_dtype(path: str | os.PathLike[str]) -> str:
     return {"I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "int32", "F": "float32"}.get(mode, "float32")
 
 
+def value_scale_of(dtype: str) -> float:
+    """The divisor that brings a file's values to about 0..1: 255 for bytes, 10000 for other integers
+    (reflectance x 10000, the Sentinel-2 and Landsat convention), 1 for float data."""
+    kind = np.dtype(dtype).kind
+    if np.dtype(dtype).itemsize == 1 and kind == "u":
+        return 255.0
+    return 10000.0 if kind in "ui" else 1.0
+
+
 def write_image(path: str | os.PathLike[str], array: np.ndarray, bits: int = 8) -> Path:
     """Write ``(C, H, W)`` or ``(H, W)`` values (rounded, clipped) as an 8- or 16-bit PNG/JPEG.
 
-    16-bit output is single-band only (the limit of Pillow's PNG writer).
+    16-bit output is single-band only (the limit of Pillow's PNG writer). Written atomically
+    (``satsr.io.files.atomic_path``): a failed write leaves nothing.
     """
     p = Path(path)
     if not p.parent.exists():
@@ -138,5 +174,6 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray, bits: int = 8) 
         out = np.clip(np.rint(data), 0, 255).astype(np.uint8)
     else:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    Image.fromarray(out).save(p)
+    with atomic_path(p) as tmp:
+        Image.fromarray(out).save(tmp, format=Image.registered_extensions().get(p.suffix.lower(), "PNG"))
     return p

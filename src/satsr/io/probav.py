@@ -102,8 +102,14 @@ def read_imgset(path: str | os.PathLike[str], order_by_clearance: bool = True) -
         missing = [q.name for q in qm_files if not q.exists()]
         if missing:
             raise InputError(f"{p}: quality maps {', '.join(missing)} are missing while others exist")
-    lr = np.stack([_read_png(q) for q in lr_files])
-    qm = np.stack([_read_png(q, as_bool=True) for q in qm_files]) if has_qm else np.ones(lr.shape, dtype=bool)
+    frames = [_read_png(q) for q in lr_files]
+    masks = [_read_png(q, as_bool=True) for q in qm_files] if has_qm else [np.ones(f.shape, bool) for f in frames]
+    for q, a in [*zip(lr_files, frames, strict=True), *zip(qm_files, masks, strict=False)]:
+        if a.shape != frames[0].shape:
+            raise InputError(f"{q}: {a.shape[1]}x{a.shape[0]} px, but {lr_files[0].name} is "
+                             f"{frames[0].shape[1]}x{frames[0].shape[0]}; every LR frame and quality map of an "
+                             "image set must have one size")
+    lr, qm = np.stack(frames), np.stack(masks)
     if lr.shape != qm.shape:
         raise InputError(f"{p}: LR frames and quality maps differ in size ({lr.shape} vs {qm.shape})")
     names = [q.stem for q in lr_files]

@@ -12,11 +12,15 @@ Every problem a user can cause becomes an ``InputError``/``OutputError`` with a 
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
-import tempfile
+import re
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +35,9 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from satsr.errors import InputError, OptionError, OutputError
-from satsr.masking import to_dtype, valid_mask
+from satsr.io.files import replace, temp_path, unlink
+from satsr.masking import to_dtype, valid_mask, working_dtype
 
-TMP_PREFIX = ".satsr-tmp-"
 COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
 
 
@@ -94,6 +98,17 @@ class RasterInfo:
     @property
     def georeferenced(self) -> bool:
         return self.crs is not None or not self.transform.is_identity
+
+    @property
+    def gsd_m(self) -> float | None:
+        """The pixel size in metres (the larger axis) when the CRS is projected in a linear unit, else None."""
+        if self.crs is None or not self.crs.is_projected:
+            return None
+        try:
+            _, factor = self.crs.linear_units_factor
+        except Exception:  # rasterio raises CRSError for CRSs without a linear unit
+            return None
+        return max(self.resolution) * float(factor)
 
     @property
     def resolution(self) -> tuple[float, float]:
@@ -166,12 +181,10 @@ class RasterReader:
             self.info = _info(self.dataset, self.path)
             if self.info.count == 0:
                 raise InputError(f"{self.path}: the raster has no bands; give an image with pixel data")
-            kind = np.dtype(self.info.dtype).kind
-            if kind not in "uif":
-                raise InputError(
-                    f"{self.path}: pixel type {self.info.dtype} is not supported; "
-                    "convert to an integer or float type first"
-                )
+            try:
+                self.work_dtype = working_dtype(self.info.dtype)
+            except ValueError as exc:
+                raise InputError(f"{self.path}: {exc}") from exc
             self.bands = select_bands(self.info, bands)
             if probe:
                 self._probe()
@@ -228,11 +241,26 @@ class RasterReader:
         actual = Window(col0, row0, col1 - col0, row1 - row0)
         return self.read(actual, bands), actual
 
+    def overview(self, max_side: int = 256) -> np.ndarray:
+        """A decimated copy of the selected bands (at most ``max_side`` px a side, nearest neighbour) as
+        float64 with NaN for nodata: cheap statistics of a scene of any size."""
+        step = max(1, math.ceil(max(self.height, self.width) / max_side))
+        shape = (self.count, max(1, self.height // step), max(1, self.width // step))
+        try:
+            data = self.dataset.read(list(self.bands), out_shape=shape)
+        except Exception as exc:
+            if not is_gdal_error(exc):
+                raise
+            raise InputError(f"{self.path}: cannot read pixels ({_reason(exc)}); the file looks truncated or "
+                             "corrupt, re-download or re-export it") from exc
+        return np.where(valid_mask(data, self.nodatavals), data, np.nan).astype(np.float64)
+
     def read_tile(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Float32 pixels and validity mask (nodata/NaN -> False) of rows/cols ``[0:1)``."""
+        """Pixels in ``work_dtype`` (``satsr.masking.working_dtype``) and their validity (nodata/NaN ->
+        False) of rows ``[row0, row1)`` and columns ``[col0, col1)``."""
         raw = self.read(Window(col0, row0, col1 - col0, row1 - row0))
         valid = valid_mask(raw, self.nodatavals)
-        return raw.astype(np.float32, copy=False), valid
+        return raw.astype(self.work_dtype, copy=False), valid
 
     def close(self) -> None:
         self.dataset.close()
@@ -320,12 +348,12 @@ class OutputProfile:
         return int(self.creation.get("blockysize", 1))
 
 
-def scaled_transform(transform: Affine, scale: float) -> Affine:
+def scaled_transform(transform: Affine, scale: float | Fraction) -> Affine:
     """``transform * Affine.scale(1/scale)``: linear terms divided by ``scale``, same origin."""
-    return transform @ Affine.scale(1.0 / scale)
+    return transform @ Affine.scale(1.0 / float(scale))
 
 
-def output_profile(info: RasterInfo, scale: int, bands: Sequence[int] | None = None, *,
+def output_profile(info: RasterInfo, scale: int | Fraction, bands: Sequence[int] | None = None, *,
                    compress: str = "deflate", blocksize: int | None = None, cog: bool = False,
                    dtype: str | None = None) -> OutputProfile:
     """Output profile for ``info`` upscaled by ``scale`` (optionally only some 1-based bands).
@@ -338,7 +366,8 @@ def output_profile(info: RasterInfo, scale: int, bands: Sequence[int] | None = N
         choices = ", ".join(COMPRESSIONS)
         raise OptionError(f"compression {compress!r} is not supported; choose one of {choices}")
     idx = select_bands(info, bands)
-    width, height = info.width * scale, info.height * scale
+    # a fractional scale: floor(in * scale) px, the same origin, pixel size / scale
+    width, height = math.floor(info.width * scale), math.floor(info.height * scale)
     if blocksize is None:
         blocksize = 512 if min(width, height) >= 512 else 256
     if blocksize % 16:
@@ -368,7 +397,7 @@ def output_profile(info: RasterInfo, scale: int, bands: Sequence[int] | None = N
     gcps: tuple[list[GroundControlPoint], CRS | None] = ([], None)
     if info.gcps[0]:
         points, gcrs = info.gcps
-        gcps = ([GroundControlPoint(row=g.row * scale, col=g.col * scale, x=g.x, y=g.y, z=g.z,
+        gcps = ([GroundControlPoint(row=g.row * float(scale), col=g.col * float(scale), x=g.x, y=g.y, z=g.z,
                                     id=g.id, info=g.info) for g in points], gcrs)
 
     def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -422,6 +451,86 @@ def use_grid_of(profile: OutputProfile, info: RasterInfo) -> None:
     profile.gcps = ([], None)
 
 
+def bounds_in(info: RasterInfo, crs: CRS | None = None) -> tuple[float, float, float, float]:
+    """``info``'s footprint (left, bottom, right, top) in ``crs`` (its own CRS when None or the same)."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    west, south, east, north = (float(v) for v in array_bounds(info.height, info.width, info.transform))
+    left, bottom, right, top = min(west, east), min(south, north), max(west, east), max(south, north)
+    if crs is None or info.crs is None or crs == info.crs:
+        return left, bottom, right, top
+    return tuple(float(v) for v in transform_bounds(info.crs, crs, left, bottom, right, top, densify_pts=21))
+
+
+def overlap_window(lr: RasterInfo, other: RasterInfo, bounds: Sequence[float] | None = None,
+                   min_side: int = 8) -> tuple[int, int, int, int]:
+    """Rows/cols ``(r0, r1, c0, c1)`` of ``lr`` (whole pixels) inside ``lr``, ``other``'s footprint and
+    ``bounds`` (left, bottom, right, top in ``lr``'s CRS); ``InputError`` when they do not overlap by at
+    least ``min_side`` px each way."""
+    boxes = [bounds_in(lr), bounds_in(other, lr.crs)]
+    if bounds is not None:
+        if len(bounds) != 4 or bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
+            raise OptionError(f"--bounds {list(bounds)}: give LEFT,BOTTOM,RIGHT,TOP with left < right, bottom < top")
+        boxes.append(tuple(float(v) for v in bounds))
+    left, bottom = max(b[0] for b in boxes), max(b[1] for b in boxes)
+    right, top = min(b[2] for b in boxes), min(b[3] for b in boxes)
+    inv = ~lr.transform
+    cols, rows = zip(*(inv @ (x, y) for x, y in ((left, top), (right, bottom), (left, bottom), (right, top))),
+                     strict=True)
+    c0, c1 = max(0, math.ceil(min(cols) - 1e-6)), min(lr.width, math.floor(max(cols) + 1e-6))
+    r0, r1 = max(0, math.ceil(min(rows) - 1e-6)), min(lr.height, math.floor(max(rows) + 1e-6))
+    if right <= left or top <= bottom or c1 - c0 < min_side or r1 - r0 < min_side:
+        raise InputError(f"{other.path}: does not overlap {lr.path}" + (" inside --bounds" if bounds is not None
+                                                                          else "")
+                         + f" by at least {min_side} x {min_side} of its pixels; give an image of the same place")
+    return r0, r1, c0, c1
+
+
+def reproject_onto(path: str | os.PathLike[str], bands: Sequence[int] | None, transform: Affine, crs: CRS | None,
+                   shape: tuple[int, int], resampling: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """The raster at ``path`` (1-based ``bands``) warped onto the grid ``(transform, crs, shape)``.
+
+    Returns float64 ``(C, H, W)`` values and their validity (False where the source has nodata, NaN or
+    no coverage). ``resampling="auto"`` averages when the source is finer than the grid (an
+    anti-aliasing reduction: each grid pixel is the mean of the source pixels it covers) and is cubic
+    otherwise; or name one of rasterio's methods ("average", "cubic", "bilinear", "nearest", ...).
+    """
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    with RasterReader(path, bands=bands) as src:
+        info = src.info
+        if resampling == "auto":
+            finer = max(info.resolution) < 0.75 * min(abs(transform.a), abs(transform.e))
+            resampling = "average" if finer else "cubic"
+        try:
+            method = Resampling[resampling]
+        except KeyError as exc:
+            raise OptionError(f"resampling {resampling!r} is not one of rasterio's methods") from exc
+        data = src.read().astype(np.float64)
+        valid = valid_mask(data, src.nodatavals).astype(np.float64)
+    out = np.full((data.shape[0], *shape), np.nan)
+    cover = np.zeros((data.shape[0], *shape))
+    src_crs = info.crs if info.crs is not None else crs
+    dst_crs = crs if crs is not None else src_crs
+    filled = np.where(valid > 0, data, np.nan)
+    try:
+        with gdal_env():
+            for b in range(data.shape[0]):
+                reproject(filled[b], out[b], src_transform=info.transform, src_crs=src_crs, src_nodata=np.nan,
+                          dst_transform=transform, dst_crs=dst_crs, dst_nodata=np.nan, resampling=method)
+                # the share of each grid pixel covered by valid source pixels: partly covered pixels are invalid
+                reproject(valid[b], cover[b], src_transform=info.transform, src_crs=src_crs,
+                          dst_transform=transform, dst_crs=dst_crs, dst_nodata=0.0, resampling=Resampling.average)
+    except Exception as exc:
+        if not is_gdal_error(exc):
+            raise
+        raise InputError(f"{info.path}: cannot reproject onto the output grid ({_reason(exc)})") from exc
+    ok = np.isfinite(out) & (cover > 0.999)
+    return out, ok
+
+
 def map_profile(info: RasterInfo, scale: int, bands: Sequence[int], kind: str, meaning: str, *, cog: bool = False,
                 compress: str = "deflate", degradation: str | None = None) -> OutputProfile:
     """float32 profile on the output's grid for a per-pixel map of ``kind`` (NaN = nodata, band *k*
@@ -459,26 +568,51 @@ def check_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     return p
 
 
-def _temp_path(directory: Path, target: Path) -> Path:
-    """Create an empty hidden temp file beside ``target`` and return its path."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tif", dir=directory)
-    except OSError as exc:
-        raise OutputError(
-            f"{target}: cannot write in {directory} ({exc.strerror or exc}); choose a writable location"
-        ) from exc
-    os.close(fd)
-    return Path(name)
+class _GdalWriteErrors(logging.Handler):
+    """Collects the write errors GDAL signals while outputs are open.
+
+    Some never become exceptions: with multi-threaded compression a full disk is only reported by
+    GDAL's error handler, which rasterio logs (``GDAL signalled an error``), and the file is closed
+    as if complete. ``RasterWriter`` checks this log before renaming its temp file into place.
+    """
+
+    PATTERN = re.compile(r"write|space|too large|disk|i/o", re.IGNORECASE)
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self.users = 0
+        self.lock = threading.Lock()
+        self.saved_level = logging.NOTSET
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if "GDAL signalled an error" in msg and self.PATTERN.search(msg):
+            self.messages.append(msg.split("msg=", 1)[-1].strip("'\""))
+
+    def attach(self) -> int:
+        """Start listening (shared by all open writers); returns the current message count."""
+        with self.lock:
+            if self.users == 0:
+                log = logging.getLogger("rasterio")
+                self.saved_level = log.level
+                if log.getEffectiveLevel() > logging.INFO:
+                    log.setLevel(logging.INFO)
+                log.addHandler(self)
+            self.users += 1
+            return len(self.messages)
+
+    def detach(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                log = logging.getLogger("rasterio")
+                log.removeHandler(self)
+                log.setLevel(self.saved_level)
+                self.messages.clear()
 
 
-def _unlink(path: Path | None) -> None:
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        # GDAL may leave a sidecar (.aux.xml / .msk) beside a temp file.
-        for suffix in (".aux.xml", ".msk"):
-            with contextlib.suppress(OSError):
-                Path(str(path) + suffix).unlink()
+_WRITE_ERRORS = _GdalWriteErrors()
 
 
 class RasterWriter:
@@ -496,14 +630,15 @@ class RasterWriter:
         self.tmp: Path | None = None
         self.dataset: Any = None
         self.done = False
+        self._errors_from: int | None = None  # position in the GDAL write-error log when opened
 
     @property
     def block_rows(self) -> int:
         return self.profile.block_rows
 
     def open(self) -> RasterWriter:
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        self.tmp = _temp_path(directory, self.path)
+        self.tmp = temp_path(self.path, ".tif")
+        self._errors_from = _WRITE_ERRORS.attach()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -570,27 +705,41 @@ class RasterWriter:
         try:
             self.dataset.close()
             self.dataset = None
+            self._check_write_errors()
             final = self.tmp
             if self.profile.cog:
-                cog_tmp = _temp_path(self.tmp.parent, self.path)
+                cog_tmp = temp_path(self.path, ".tif")
                 opts = {"BLOCKSIZE": self.profile.creation.get("blockxsize", 512), "BIGTIFF": "IF_SAFER",
                         "NUM_THREADS": "ALL_CPUS"}
                 if "compress" in self.profile.creation:
                     opts["COMPRESS"] = self.profile.creation["compress"].upper()
                     opts["PREDICTOR"] = "YES"
                 rasterio.shutil.copy(self.tmp, cog_tmp, driver="COG", **opts)
-                _unlink(self.tmp)
+                self._check_write_errors()
+                unlink(self.tmp)
                 self.tmp, final = cog_tmp, cog_tmp
-            os.replace(final, self.path)
+            replace(final, self.path)
             self.tmp = None
             self.done = True
+            self._release()
             return self.path
         except BaseException as exc:
             self.abort()
-            _unlink(cog_tmp)
+            unlink(cog_tmp)
             if is_gdal_error(exc):
                 raise OutputError(f"{self.path}: cannot finish the output ({_reason(exc)})") from exc
             raise
+
+    def _check_write_errors(self) -> None:
+        """``OutputError`` when GDAL signalled a write error since this writer opened."""
+        if self._errors_from is not None and len(_WRITE_ERRORS.messages) > self._errors_from:
+            first = _WRITE_ERRORS.messages[self._errors_from]
+            raise OutputError(f"{self.path}: writing failed ({first}); check free disk space")
+
+    def _release(self) -> None:
+        if self._errors_from is not None:
+            self._errors_from = None
+            _WRITE_ERRORS.detach()
 
     def abort(self) -> None:
         """Close and delete the temp file; nothing is left at the output path."""
@@ -598,8 +747,9 @@ class RasterWriter:
             with contextlib.suppress(Exception):
                 self.dataset.close()
             self.dataset = None
-        _unlink(self.tmp)
+        unlink(self.tmp)
         self.tmp = None
+        self._release()
 
     def __enter__(self) -> RasterWriter:
         return self.open()

@@ -12,12 +12,19 @@ units: callers hand data-unit arrays to ``apply`` and get data units back. Class
 networks implement the same contracts, so tiling, evaluation and figures never care which one runs.
 Callers read the attributes the Protocols declare; the base classes give every optional hook a default
 (``margin`` 0, ``output_groups`` 1, ``call_masked`` = ``__call__``, ``fit`` does nothing).
+
+``fit`` is the scene-level hook of the single-image and guided contracts: drivers call it once before
+tiling, with a representative sample of the scene, so that a model that learns from its input (HPI's
+global regression; the zero-shot ``zssr``, ``dip`` and ``rfsr self=true``) learns once and every tile then
+runs the same fitted model.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +34,9 @@ from torch import nn
 
 from satsr.arrays import Array, like_input, to_numpy, to_tensor
 from satsr.errors import ModelError, OptionError
+
+# ``progress`` callback of ``fit``: called with the share of the fit done (0..1)
+FitProgress = Callable[[float], None]
 
 
 @dataclass
@@ -48,7 +58,9 @@ class ModelCard:
     band_names: list[str] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)  # data, command, iterations, seed, ...
     metrics: dict[str, Any] = field(default_factory=dict)  # measured validation numbers
-    validity: str = ""  # where the weights can be trusted
+    # where the weights can be trusted: {"sensor", "input_gsd_m": [lo, hi], "bands", "value_range": [lo, hi]
+    # or None (any units), "trained_on", "note"} (older cards: free text); see ``validity_warnings``
+    validity: dict[str, Any] | str = ""
     n_parameters: int = 0
     sha256: str = ""  # of the safetensors file
 
@@ -72,6 +84,37 @@ class ModelCard:
 
 
 
+# How far outside a card's validity an input may be before `satsr upscale` warns: pixel sizes beyond
+# this factor of the valid range, values beyond this factor of the valid maximum.
+GSD_TOLERANCE = 2.5
+VALUE_TOLERANCE = 4.0
+
+
+def validity_warnings(card: ModelCard | None, gsd_m: float | None, sample: np.ndarray | None) -> list[str]:
+    """Why an input looks far outside where ``card``'s weights are valid (empty when it does not, or
+    when the card or the input says too little to tell): its pixel size in metres against
+    ``validity.input_gsd_m``, the values of a ``sample`` of it against ``validity.value_range``."""
+    if card is None or not isinstance(card.validity, dict):
+        return []
+    v = card.validity
+    out = []
+    lo_hi = v.get("input_gsd_m")
+    if gsd_m is not None and lo_hi:
+        lo, hi = float(lo_hi[0]), float(lo_hi[1])
+        if gsd_m < lo / GSD_TOLERANCE or gsd_m > hi * GSD_TOLERANCE:
+            out.append(f"the input's pixels are {gsd_m:g} m; {card.id} is valid for {lo:g}-{hi:g} m inputs "
+                       f"({v.get('sensor', 'see its card')})")
+    vr = v.get("value_range")
+    if sample is not None and vr and sample.size:
+        finite = sample[np.isfinite(sample)]
+        if finite.size:
+            p99 = float(np.percentile(finite, 99))
+            if p99 > float(vr[1]) * VALUE_TOLERANCE or p99 < float(vr[1]) / (VALUE_TOLERANCE * 8):
+                out.append(f"the input's values reach {p99:g} (99th percentile); {card.id} expects values in "
+                           f"{vr[0]:g}-{vr[1]:g}")
+    return out
+
+
 # ----------------------------------------------------------------------------- the contracts
 
 
@@ -80,7 +123,7 @@ class SingleImageModel(Protocol):
     """What callers (tiling, trust, evaluation, figures) use of a single-image model."""
 
     name: str
-    scale: int
+    scale: int | Fraction  # a Fraction only for models with continuous scales (``call_sized``)
     margin: int  # input px of context each side so that a tile's centre equals the whole-image result
     bands: tuple[int, ...] | None  # band counts it accepts (None = any)
     output_groups: int  # k > 1: returns k images of C bands stacked on the band axis (image + maps)
@@ -93,7 +136,11 @@ class SingleImageModel(Protocol):
 
     def call_masked(self, x: np.ndarray, valid: np.ndarray | None) -> Array: ...
 
-    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32) -> np.ndarray: ...
+    def fit(self, x: np.ndarray | None, valid: np.ndarray | None = None,
+            progress: FitProgress | None = None) -> None: ...
+
+    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32,
+              out_hw: tuple[int, int] | None = None) -> np.ndarray: ...
 
     def describe(self) -> str: ...
 
@@ -165,10 +212,12 @@ def _card_value_scale(card: ModelCard | None) -> float:
 
 
 def _model_input(x: np.ndarray, value_scale: float) -> np.ndarray:
-    """A private float32 copy of ``x`` in model units (the model may work in place)."""
+    """A private copy of ``x`` in model units (the model may work in place): float32, or float64 for
+    float64 input (32-bit integers and float64 are carried exactly, ``satsr.masking.working_dtype``)."""
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
     if value_scale != 1.0:
-        return np.ascontiguousarray(x / value_scale, dtype=np.float32)
-    return np.array(x, dtype=np.float32, copy=True)
+        return np.ascontiguousarray(x / value_scale, dtype=dtype)
+    return np.array(x, dtype=dtype, copy=True)
 
 
 class Upscaler:
@@ -198,20 +247,37 @@ class Upscaler:
         """The model on ``x`` knowing which input pixels were valid (most models ignore it)."""
         return self(x)
 
+    def fit(self, x: np.ndarray | None, valid: np.ndarray | None = None,
+            progress: FitProgress | None = None) -> None:
+        """Learn from a representative sample ``x`` ``(bands, h, w)`` of the scene before it is tiled (data
+        units; invalid pixels already filled with their nearest valid neighbour, ``valid`` says which they
+        were); None forgets. ``progress(fraction done)`` may be called while it learns. Most models learn
+        nothing here (no-op); zero-shot models train on ``x``."""
+
     @property
     def value_scale(self) -> float:
         return _card_value_scale(self.card)
 
-    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32) -> np.ndarray:
+    def call_sized(self, x: np.ndarray, valid: np.ndarray | None, out_hw: tuple[int, int]) -> Array:
+        """The output of ``out_hw`` px for ``x`` at a fractional scale (output pixel ``i`` centred at input
+        coordinate ``(i + 0.5) / scale - 0.5``); only models with ``continuous`` scales implement it."""
+        raise ValueError(f"{self.describe()} works at integer scales only")
+
+    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32,
+              out_hw: tuple[int, int] | None = None) -> np.ndarray:
         """The model on data-unit ``x`` (divided by ``value_scale``, run, multiplied back) as numpy
-        ``out_dtype``; ``valid`` goes to ``call_masked``."""
+        ``out_dtype``; ``valid`` goes to ``call_masked``; ``out_hw`` asks a fractional-scale model for that
+        output size (``call_sized``)."""
         vs = self.value_scale
-        y = np.asarray(to_numpy(self.call_masked(_model_input(x, vs), valid)), dtype=out_dtype)
+        xin = _model_input(x, vs)
+        y = self.call_masked(xin, valid) if out_hw is None else self.call_sized(xin, valid, out_hw)
+        y = np.asarray(to_numpy(y), dtype=out_dtype)
         return y * vs if vs != 1.0 else y
 
-    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
-        """The tile engine's entry point (``satsr.tiling``): ``apply`` on a filled input window."""
-        return self.apply(x, valid)
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None,
+                    out_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """The tile engine's entry point (``satsr.tiling``): ``apply`` on a filled input window, in its dtype."""
+        return self.apply(x, valid, x.dtype, out_hw)
 
     def describe(self) -> str:
         return f"{self.name} x{self.scale}"
@@ -357,7 +423,8 @@ class GuidedUpscaler:
         y = self(guide / vs, lowres / vs)
         return np.asarray(to_numpy(y), np.float32) * vs
 
-    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
+    def tile_output(self, x: np.ndarray, valid: np.ndarray, guide: np.ndarray | None,
+                    out_hw: tuple[int, int] | None = None) -> np.ndarray:
         """The tile engine's entry point (``satsr.tiling``): the low-res window and its guide window."""
         if guide is None:
             raise ValueError(f"{self.describe()} needs a guide; give the tile engine a GuidedSource")

@@ -14,6 +14,7 @@ from satsr.arrays import Array
 from satsr.models.base import Upscaler
 from satsr.models.registry import register
 from satsr.ops.resize import imresize
+from satsr.ops.spans import Scale, as_scale, out_index
 
 SCALES = tuple(range(2, 9))
 
@@ -27,19 +28,25 @@ class ResizeUpscaler(Upscaler):
     scales = SCALES
     bands = None
 
-    def __init__(self, kernel: str, scale: int) -> None:
+    def __init__(self, kernel: str, scale: Scale) -> None:
         if kernel not in MARGINS:
             raise ValueError(f"unknown kernel {kernel!r}")
         self.name = kernel
         self.kernel = kernel
-        self.scale = int(scale)
+        self.scale = as_scale(scale)
         self.margin = MARGINS[kernel]
 
     def __call__(self, x: Array) -> Array:
         if x.ndim != 3:
             raise ValueError(f"expected (bands, h, w), got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        return imresize(x, out_hw=(h * self.scale, w * self.scale), kernel=self.kernel)
+        if isinstance(self.scale, int):
+            return imresize(x, out_hw=(h * self.scale, w * self.scale), kernel=self.kernel)
+        return self.call_sized(x, None, (out_index(h, self.scale), out_index(w, self.scale)))
+
+    def call_sized(self, x: Array, valid: Array | None, out_hw: tuple[int, int]) -> Array:
+        """Any scale: the kernel evaluated on the whole image's grid (``map_scale``), so windows agree."""
+        return imresize(x, out_hw=out_hw, kernel=self.kernel, map_scale=float(self.scale))
 
 
 DESCRIPTIONS = {
@@ -51,12 +58,12 @@ DESCRIPTIONS = {
 
 
 def _factory(kernel: str) -> Callable[..., ResizeUpscaler]:
-    def build(scale: int, **_: object) -> ResizeUpscaler:
+    def build(scale: Scale, **_: object) -> ResizeUpscaler:
         return ResizeUpscaler(kernel, scale)
 
     return build
 
 
 for _kernel, _text in DESCRIPTIONS.items():
-    register(_kernel, kind="sisr", neural=False, scales=SCALES, margin=MARGINS[_kernel], description=_text)(
-        _factory(_kernel))
+    register(_kernel, kind="sisr", neural=False, scales=SCALES, margin=MARGINS[_kernel], description=_text,
+             continuous=(1.0, 8.0))(_factory(_kernel))

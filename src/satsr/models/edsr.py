@@ -8,19 +8,29 @@ lets it train to a useful point on a CPU in hours rather than days.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from satsr.models.layers import PixelShuffleUpsampler, ResBlock, add_bicubic, conv3x3, damp_last_conv
+from satsr.models.layers import PixelShuffleUpsampler, ResBlock, add_bicubic, conv3x3, damp_last_conv, local_stats
 from satsr.models.registry import register, register_alias
 
 
 class EDSR(nn.Module):
+    """EDSR; ``normalize="local"`` makes it independent of the input's units (see ``forward``)."""
+
     def __init__(self, scale: int, bands: int = 3, n_blocks: int = 16, feats: int = 64,
-                 res_scale: float = 1.0, bicubic_residual: bool = True) -> None:
+                 res_scale: float = 1.0, bicubic_residual: bool = True, normalize: str = "none",
+                 norm_sigma: float = 3.0) -> None:
         super().__init__()
+        if normalize not in ("none", "local"):
+            raise ValueError(f"normalize must be 'none' or 'local', got {normalize!r}")
         self.scale = scale
-        self.bicubic_residual = bicubic_residual
+        self.bicubic_residual = bicubic_residual or normalize == "local"
+        self.normalize = normalize
+        self.norm_sigma = norm_sigma
         self.head = conv3x3(bands, feats)
         self.body = nn.Sequential(*[ResBlock(feats, res_scale) for _ in range(n_blocks)], conv3x3(feats, feats))
         self.tail = nn.Sequential(PixelShuffleUpsampler(scale, feats), conv3x3(feats, bands))
@@ -28,6 +38,17 @@ class EDSR(nn.Module):
             damp_last_conv(self.tail)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalize == "local":
+            # the network sees each pixel relative to its neighbourhood (local mean and contrast) and
+            # predicts detail in those units: out = bicubic(x) + up(local std) * net(z). Multiplying the
+            # input by a gain multiplies the output by it, so 8-bit renders and 16-bit reflectance of
+            # one sensor get the same treatment (value_scale 1, any dtype)
+            mean, std = local_stats(x, self.norm_sigma)
+            f = self.head((x.float() - mean) / std)
+            y = self.tail(f + self.body(f))
+            with torch.autocast(x.device.type, enabled=False):
+                up = F.interpolate(std, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp_min(0)
+                return add_bicubic(y.float() * up, x, self.scale)
         f = self.head(x)
         y = self.tail(f + self.body(f))
         if self.bicubic_residual:
@@ -35,9 +56,10 @@ class EDSR(nn.Module):
         return y
 
 
-def _margin(n_blocks: int = 16, **_: object) -> int:
-    # head + 2 per block + body end + upsampler conv + final conv (at HR, < 1 LR px) + bicubic (2)
-    return 2 * n_blocks + 6
+def _margin(n_blocks: int = 16, normalize: str = "none", norm_sigma: float = 3.0, **_: object) -> int:
+    # head + 2 per block + body end + upsampler conv + final conv (at HR, < 1 LR px) + bicubic (2),
+    # plus the local statistics' window when normalising
+    return 2 * n_blocks + 6 + (math.ceil(3 * norm_sigma) + 2 if normalize == "local" else 0)
 
 
 @register("edsr", kind="sisr", neural=True, scales=(2, 3, 4), margin=_margin,
@@ -50,3 +72,6 @@ def build_edsr(scale: int, bands: int = 3, **kw: object) -> EDSR:
 register_alias("edsr-ms", "edsr",
                "EDSR run per band on 16-bit multispectral reflectance (Landsat 8 / Sentinel-2 10 m), /10000",
                defaults={"per_band": True})
+register_alias("edsr-real", "edsr",
+               "EDSR trained on REAL Sentinel-2 10 m / aerial 5 m pairs (x2), unit-free (local normalisation)",
+               defaults={"normalize": "local"})

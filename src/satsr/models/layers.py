@@ -67,3 +67,34 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.res_scale * self.body(x)
+
+
+def gaussian_taps(sigma: float) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps out to 3 sigma."""
+    r = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def local_stats(x: torch.Tensor, sigma: float, rel_floor: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band local mean and standard deviation of ``(N, C, h, w)`` under a Gaussian window (reflected
+    borders), in fp32. The deviation has a floor of ``rel_floor`` x |mean| so flat areas do not blow up;
+    scaling ``x`` by a gain scales both exactly, and an offset leaves the deviation unchanged except
+    where that floor binds."""
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.float()
+        k = gaussian_taps(sigma).to(x.device)
+        r = (k.numel() - 1) // 2
+        c = x.shape[1]
+
+        def blur(t: torch.Tensor) -> torch.Tensor:
+            mode = "reflect" if min(t.shape[-2:]) > r else "replicate"
+            t = F.pad(t, (r, r, r, r), mode=mode)
+            t = F.conv2d(t, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+            return F.conv2d(t, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+        mean = blur(x)
+        var = (blur(x * x) - mean * mean).clamp_min(0)
+        std = torch.sqrt(var + (rel_floor * mean) ** 2 + 1e-12)
+    return mean, std

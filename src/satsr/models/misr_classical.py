@@ -314,13 +314,13 @@ def tukey_weights(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, estimate
 @register("baseline", kind="misr", neural=False, scales=SCALES,
           description="PROBA-V official baseline: bicubic of the clearest frames, averaged",
           paper="Maertens et al., PROBA-V Super Resolution challenge (ESA Kelvins, 2019)")
-def build_baseline(scale: int, **_: object) -> BaselineFuser:
+def build_baseline(scale: int) -> BaselineFuser:
     return BaselineFuser(scale)
 
 
 @register("median", kind="misr", neural=False, scales=SCALES,
           description="masked per-pixel median of bicubic-upscaled frames")
-def build_median(scale: int, **_: object) -> MedianFuser:
+def build_median(scale: int) -> MedianFuser:
     return MedianFuser(scale)
 
 

@@ -24,11 +24,13 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from satsr.errors import ModelError, OptionError
 from satsr.models.base import KIND_NAMES, ModelCard, check_contract, wrap_torch_upscaler
+from satsr.ops.spans import Scale, as_scale
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -42,6 +44,10 @@ _FAMILY_MODULES = (
     "satsr.models.edsr",
     "satsr.models.rcan",
     "satsr.models.swinir",
+    "satsr.models.esrgan",
+    "satsr.models.liif",
+    "satsr.models.rfsr",
+    "satsr.models.zeroshot",
     "satsr.models.misr_classical",
     "satsr.models.highresnet",
     "satsr.models.rams",
@@ -49,6 +55,9 @@ _FAMILY_MODULES = (
     "satsr.models.piunet",
     "satsr.models.guided_classical",
     "satsr.models.dsen2",
+    "satsr.models.sgsr",
+    "satsr.models.video",
+    "satsr.models.hs_fusion",
 )
 
 
@@ -69,6 +78,11 @@ class ModelSpec:
     aliases_of: str | None = None  # for a weights alias such as "edsr-ms": the family it builds
     # neural families: (net, *, name, scale, card, device, margin, bands, per_band, **options) -> contract object
     wrap: Callable[..., Any] | None = None
+    # arbitrary-scale families: the range of scales (integer or not) one set of weights serves
+    continuous: tuple[float, float] | None = None
+    # a classical family fitted to data (rfsr's forests): it loads a card and weights (arrays, not a network)
+    # when some exist, and its factory receives them as ``card`` and ``weights_path`` (None when there are none)
+    learned: bool = False
 
     def margin_for(self, **arch: Any) -> int:
         return self.margin(**arch) if callable(self.margin) else int(self.margin)
@@ -89,6 +103,8 @@ def register(
     margin: Callable[..., int] | int = 0,
     defaults: dict[str, Any] | None = None,
     wrap: Callable[..., Any] | None = None,
+    continuous: tuple[float, float] | None = None,
+    learned: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register ``factory`` under ``name`` (``wrap``: see ``ModelSpec``; single-image
     networks default to ``TorchUpscaler``)."""
@@ -111,6 +127,8 @@ def register(
             margin=margin,
             defaults=dict(defaults or {}),
             wrap=wrap,
+            continuous=continuous,
+            learned=learned,
         )
         return factory
 
@@ -208,11 +226,7 @@ def load_weights(net: Any, card: ModelCard, weights_path: Path) -> None:
     """Load safetensors into ``net`` and check they match the card (hash, keys, shapes)."""
     from safetensors.torch import load_file
 
-    if card.sha256 and sha256_of(weights_path) != card.sha256:
-        raise ModelError(
-            f"{weights_path}: weights do not match model card {card.id} (sha256 differs); "
-            "the card and the weights come from different trainings, re-export them together"
-        )
+    check_sha256(card, weights_path)
     try:
         state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own types for corrupt files
@@ -225,6 +239,15 @@ def load_weights(net: Any, card: ModelCard, weights_path: Path) -> None:
         raise ModelError(
             f"{weights_path}: weights do not fit the architecture in card {card.id} ({detail})"
         ) from exc
+
+
+def check_sha256(card: ModelCard, weights_path: Path) -> None:
+    """``ModelError`` when the weights file is not the one its card was written for."""
+    if card.sha256 and sha256_of(weights_path) != card.sha256:
+        raise ModelError(
+            f"{weights_path}: weights do not match model card {card.id} (sha256 differs); "
+            "the card and the weights come from different trainings, re-export them together"
+        )
 
 
 DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -282,7 +305,7 @@ def read_card(weights: str | Path) -> tuple[ModelCard, Path]:
     return ModelCard.from_json(card_path), weights_path
 
 
-def check_card(card: ModelCard, spec: ModelSpec, scale: int, bands: int | None, where: Path) -> None:
+def check_card(card: ModelCard, spec: ModelSpec, scale: Scale, bands: int | None, where: Path) -> None:
     """A card must describe the requested model, kind and scale (and band count, for band-specific
     single-image networks) before any architecture is built from it."""
     if card.model != spec.name:
@@ -291,16 +314,34 @@ def check_card(card: ModelCard, spec: ModelSpec, scale: int, bands: int | None, 
                          f"{spec.name!r}{hint}")
     if card.kind != spec.kind:
         raise ModelError(f"{where}: card {card.id} is a {card.kind} model, {spec.name!r} is {spec.kind}")
-    if int(card.scale) != int(scale):
+    if spec.continuous is None and int(card.scale) != scale:
         unit = "ratio" if spec.kind == "guided" else "scale"
         raise ModelError(f"{where}: model card {card.id} is for {unit} {card.scale}, not {scale}")
-    if bands is not None and spec.kind == "sisr" and not card.per_band and int(card.bands) != int(bands):
+    if bands is not None and spec.kind == "sisr" and not card.per_band and int(card.bands) not in (0, int(bands)):
         raise OptionError(f"{spec.name} takes {card.bands} band(s), the input has {bands}; choose bands with --bands")
+
+
+def check_scale(spec: ModelSpec, scale: float | Fraction | str) -> Scale:
+    """The scale as an ``int`` or exact ``Fraction`` when ``spec`` serves it, else one ``OptionError``."""
+    s = as_scale(scale)
+    if s in spec.scales:
+        return s
+    what = "ratios" if spec.kind == "guided" else "scales"
+    if spec.continuous is not None:
+        lo, hi = spec.continuous
+        if lo < s <= hi:
+            return s
+        raise OptionError(f"model {spec.name!r} supports {what} above {lo:g} up to {hi:g}, not {float(s):g}")
+    if not isinstance(s, int):
+        fractional = ", ".join(sorted(x.name for x in list_specs(spec.kind) if x.continuous))
+        raise OptionError(f"model {spec.name!r} takes integer {what} only ({', '.join(map(str, spec.scales))}), "
+                          f"not {float(s):g}; for a fractional scale use {fractional or 'another model'}")
+    raise OptionError(f"model {spec.name!r} supports {what} {list(spec.scales)}, not {s}")
 
 
 def create(
     name: str,
-    scale: int,
+    scale: int | float | Fraction,
     *,
     kind: str | None = None,
     bands: int | None = None,
@@ -316,16 +357,18 @@ def create(
     ``.safetensors`` path with its ``.json`` card beside it, checked against the request first);
     ``pretrained=False`` gives a randomly initialised network (tests and training). ``bands``: the
     input's band count, checked against band-specific weights. ``options`` go to the classical
-    constructor or the neural wrapper (e.g. a fuser's ``max_frames``).
+    constructor or the neural wrapper (e.g. a fuser's ``max_frames``). Learned classical families
+    (``learned=True``, e.g. ``rfsr``) get the card and weights file the same checks find, or None.
     """
     spec = get_spec(resolve_name(name, kind))
     if kind is not None and spec.kind != kind:
         raise _kind_error(spec, kind)
-    if scale not in spec.scales:
-        what = "ratios" if spec.kind == "guided" else "scales"
-        raise OptionError(f"model {name!r} supports {what} {list(spec.scales)}, not {scale}")
+    scale = check_scale(spec, scale)
     check_device(device)
     if not spec.neural:
+        if spec.learned:
+            card, path = _learned_weights(spec, scale, bands, weights, pretrained)
+            return _call(spec, spec.factory, scale=scale, card=card, weights_path=path, **options)
         if weights is not None:
             raise OptionError(f"--weights applies to neural models; {spec.name!r} is classical and has none")
         return _call(spec, spec.factory, scale=scale, **options)
@@ -335,7 +378,9 @@ def create(
     if weights is not None:
         card, weights_path = read_card(weights)
     elif pretrained:
-        card = find_card(spec.name, scale, spec.kind)
+        card = find_card(spec.name, scale, spec.kind) if isinstance(scale, int) else None
+        if card is None and spec.continuous is not None:  # one set of weights for every scale
+            card = next((c for c in list_cards() if c.model == spec.name), None)
         if card is None:
             have = [c.id for c in list_cards() if c.model == spec.name]
             hint = f"shipped weights: {', '.join(have)}" if have else "no weights are shipped for it"
@@ -366,6 +411,22 @@ def create(
                  margin=spec.margin_for(**arch), bands=net_bands, per_band=per_band, **options)
 
 
+def _learned_weights(spec: ModelSpec, scale: Scale, bands: int | None, weights: str | Path | None,
+                     pretrained: bool) -> tuple[ModelCard | None, Path | None]:
+    """The card and weights file of a learned classical family: ``weights`` (checked), else the shipped
+    ones for ``scale`` when ``pretrained``, else none (the family decides whether it can run without)."""
+    if weights is not None:
+        card, path = read_card(weights)
+    else:
+        found = find_card(spec.name, scale, spec.kind) if pretrained and isinstance(scale, int) else None
+        if found is None:
+            return None, None
+        card, path = found, WEIGHTS_DIR / f"{found.id}.safetensors"
+    check_card(card, spec, scale, bands, path)
+    check_sha256(card, path)
+    return card, path
+
+
 def _call(spec: ModelSpec, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``, an option the model does not take becoming one clear ``OptionError``."""
     try:
@@ -382,7 +443,7 @@ def resolve(model: str | Any, scale: int, *, kind: str, **kwargs: Any) -> Any:
     if isinstance(model, str):
         return create(model, scale, kind=kind, **kwargs)
     obj = check_contract(model, kind)
-    have = int(obj.ratio if kind == "guided" else obj.scale)
-    if have != int(scale):
+    have = as_scale(obj.ratio if kind == "guided" else obj.scale)
+    if have != as_scale(scale):
         raise OptionError(f"{obj.describe()} works at {'ratio' if kind == 'guided' else 'scale'} {have}, not {scale}")
     return obj

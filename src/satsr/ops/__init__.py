@@ -1,2 +1,3 @@
-"""Pure numerical kernels with no I/O: resampling (``resize``), PSF/Wald filters (``filters``) and
-sub-pixel registration (``registration``). Models, datasets, trust and evaluation build on them."""
+"""Pure numerical kernels with no I/O: resampling (``resize``), PSF/Wald filters (``filters``), sub-pixel
+registration (``registration``) and the 8 flips/rotations of an image (``geometry``). Models, datasets,
+trust and evaluation build on them."""

@@ -8,12 +8,15 @@ inside the classical guided methods.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import torch
 
 from satsr.arrays import Array, like_input, to_tensor
-from satsr.ops.resize import crop_to_multiple
+from satsr.ops.resize import crop_to_multiple, downsample_bicubic, imresize
+
+DEGRADATIONS = ("bicubic", "wald")
 
 
 def gaussian_kernel1d(sigma: float, radius: int | None = None, shift: float = 0.0) -> np.ndarray:
@@ -50,7 +53,7 @@ def gaussian_blur(x: Array, sigma: float, shift: float = 0.0) -> Array:
     y = torch.nn.functional.conv2d(y, k.view(1, 1, 1, -1))
     y = torch.nn.functional.conv2d(y, k.view(1, 1, -1, 1))
     y = y.reshape(shape)
-    return y if isinstance(x, torch.Tensor) else like_input(y, x)
+    return y if isinstance(x, torch.Tensor) else like_input(y, x, keep_float64=True)
 
 
 def wald_sigma(ratio: int, nyquist_gain: float = 0.3) -> float:
@@ -76,6 +79,35 @@ def wald_degrade(x: Array, ratio: int, nyquist_gain: float = 0.3) -> Array:
     shift = 0.5 if ratio % 2 == 0 else 0.0  # even r: value at c - 0.5 = (r - 1) / 2, the centre
     blurred = gaussian_blur(x, wald_sigma(ratio, nyquist_gain), shift=shift)
     return blurred[..., c::ratio, c::ratio]
+
+
+def degrade(hr: np.ndarray, scale: int | Fraction, kind: str = "bicubic",
+            eight_bit: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``hr`` cropped to a multiple of ``scale`` and its low-res version, both float32.
+
+    ``bicubic``: MATLAB anti-aliased bicubic (the SR benchmark convention); ``wald``: the Wald
+    protocol's Gaussian MTF (multispectral sensors). 8-bit data: the LR is rounded and clipped to
+    0..255 as a saved LR image would be. A fractional scale p/q (bicubic only) crops the HR to a
+    multiple of p, so the LR (HR x q / p) has whole pixels.
+    """
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}; use {' or '.join(DEGRADATIONS)}")
+    if not isinstance(scale, int):
+        if kind != "bicubic":
+            raise ValueError(f"the {kind} degradation needs an integer scale, not {float(scale):g}")
+        p, q = scale.numerator, scale.denominator
+        hr_c = np.asarray(crop_to_multiple(hr, p), np.float32)
+        lr = np.asarray(imresize(hr_c, (hr_c.shape[-2] * q // p, hr_c.shape[-1] * q // p), kernel="bicubic"),
+                        np.float32)
+        return hr_c, (np.clip(np.round(lr), 0, 255) if eight_bit else lr)
+    hr_c = np.asarray(crop_to_multiple(hr, scale), np.float32)
+    if kind == "wald":
+        lr = np.asarray(wald_degrade(hr_c.astype(np.float64), scale), np.float32)
+    else:
+        lr = np.asarray(downsample_bicubic(hr_c, scale), np.float32)
+    if eight_bit:
+        lr = np.clip(np.round(lr), 0, 255)
+    return hr_c, lr
 
 
 def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:

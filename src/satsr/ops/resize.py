@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from satsr.arrays import Array, like_input, to_tensor
+from satsr.arrays import Array, like_input
 
 # ----------------------------------------------------------------------------- kernels
 
@@ -48,11 +48,13 @@ KERNELS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 }
 
 
-def _raw_taps(n_in: int, n_out: int, kernel: str, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+def _raw_taps(n_in: int, n_out: int, kernel: str, antialias: bool,
+              map_scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unmirrored 1-based input indices and normalised weights, each ``(n_out, P)`` (MATLAB's
     ``contributions``): output pixel ``i`` maps to ``u = i / s + 0.5 (1 - 1/s)``; shrinking with
-    anti-aliasing stretches the kernel by ``1/s``."""
-    scale = n_out / n_in
+    anti-aliasing stretches the kernel by ``1/s``. ``s`` is ``n_out / n_in`` unless ``map_scale`` gives it
+    (a window of a larger image at a fractional scale, whose sizes do not carry the exact ratio)."""
+    scale = n_out / n_in if map_scale is None else float(map_scale)
     func, width = KERNELS[kernel]
     i = np.arange(1, n_out + 1, dtype=np.float64)
     u = i / scale + 0.5 * (1 - 1 / scale)
@@ -72,14 +74,14 @@ def _raw_taps(n_in: int, n_out: int, kernel: str, antialias: bool) -> tuple[np.n
 
 @lru_cache(maxsize=256)
 def resize_taps(
-    n_in: int, n_out: int, kernel: str = "bicubic", antialias: bool = True
+    n_in: int, n_out: int, kernel: str = "bicubic", antialias: bool = True, map_scale: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """MATLAB ``imresize`` contributions along one axis: 0-based ``(indices, weights)``, ``(n_out, P)``.
 
     Borders are mirrored (symmetric padding: ..., 2, 1, 1, 2, ..., n, n, n-1, ...), so indices are
     always inside ``[0, n_in)``.
     """
-    idx, w = _raw_taps(n_in, n_out, kernel, antialias)
+    idx, w = _raw_taps(n_in, n_out, kernel, antialias, map_scale)
     mirror = np.concatenate([np.arange(n_in), np.arange(n_in)[::-1]])
     idx0 = mirror[np.mod(idx - 1, 2 * n_in)]
     keep = np.abs(w).sum(0) > 0  # drop taps that are zero for every output pixel
@@ -117,9 +119,10 @@ def _polyphase(n_in: int, n_out: int, kernel: str, antialias: bool) -> tuple[int
     return pad, start, s, w[:1].copy()
 
 
-def resize_matrix(n_in: int, n_out: int, kernel: str = "bicubic", antialias: bool = True) -> np.ndarray:
+def resize_matrix(n_in: int, n_out: int, kernel: str = "bicubic", antialias: bool = True,
+                  map_scale: float | None = None) -> np.ndarray:
     """Dense ``(n_out, n_in)`` matrix form of ``resize_taps`` (for small sizes and for tests)."""
-    idx, w = resize_taps(n_in, n_out, kernel, antialias)
+    idx, w = resize_taps(n_in, n_out, kernel, antialias, map_scale)
     m = np.zeros((n_out, n_in))
     np.add.at(m, (np.repeat(np.arange(n_out), idx.shape[1]), idx.ravel()), w.ravel())
     return m
@@ -127,11 +130,11 @@ def resize_matrix(n_in: int, n_out: int, kernel: str = "bicubic", antialias: boo
 
 @lru_cache(maxsize=256)
 def _cached_tensors(n_in: int, n_out: int, kernel: str, antialias: bool, dtype: torch.dtype,
-                    dense: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                    dense: bool, map_scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     if dense:
-        m = torch.from_numpy(resize_matrix(n_in, n_out, kernel, antialias)).to(dtype)
+        m = torch.from_numpy(resize_matrix(n_in, n_out, kernel, antialias, map_scale)).to(dtype)
         return m, m
-    idx, w = resize_taps(n_in, n_out, kernel, antialias)
+    idx, w = resize_taps(n_in, n_out, kernel, antialias, map_scale)
     return torch.from_numpy(idx), torch.from_numpy(w).to(dtype)
 
 
@@ -143,16 +146,17 @@ def _symmetric_pad(t: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.cat([t[..., :pad].flip(-1), t, t[..., -pad:].flip(-1)], dim=-1)
 
 
-def _resize_last(t: torch.Tensor, n_out: int, kernel: str, antialias: bool) -> torch.Tensor:
+def _resize_last(t: torch.Tensor, n_out: int, kernel: str, antialias: bool,
+                 map_scale: float | None = None) -> torch.Tensor:
     """Resize along the last axis. Integer ratios run as 1-D convolutions (O(taps) per sample);
     small inputs use a dense matrix; other ratios gather their taps."""
     n_in = t.shape[-1]
     if n_in <= _DENSE_LIMIT:
-        m, _ = _cached_tensors(n_in, n_out, kernel, antialias, t.dtype, True)
+        m, _ = _cached_tensors(n_in, n_out, kernel, antialias, t.dtype, True, map_scale)
         return torch.matmul(t, m.to(t.device).transpose(0, 1))
-    poly = _polyphase(n_in, n_out, kernel, antialias)
+    poly = _polyphase(n_in, n_out, kernel, antialias) if map_scale is None else None
     if poly is None:
-        idx, w = _cached_tensors(n_in, n_out, kernel, antialias, t.dtype, False)
+        idx, w = _cached_tensors(n_in, n_out, kernel, antialias, t.dtype, False, map_scale)
         return (t[..., idx.to(t.device)] * w.to(t.device)).sum(-1)
     pad, start, stride, kern = poly
     lead = t.shape[:-1]
@@ -166,13 +170,16 @@ def _resize_last(t: torch.Tensor, n_out: int, kernel: str, antialias: bool) -> t
 
 
 def imresize(x: Array, out_hw: tuple[int, int] | None = None, scale: float | None = None,
-             kernel: str = "bicubic", antialias: bool = True) -> Array:
+             kernel: str = "bicubic", antialias: bool = True, map_scale: float | None = None) -> Array:
     """MATLAB-compatible ``imresize`` of ``(..., H, W)`` arrays (numpy or torch, float).
 
     Give either ``out_hw`` or ``scale`` (output size = ``ceil(H * scale)`` as in MATLAB).
+    ``map_scale`` fixes the output-to-input coordinate mapping (default: the size ratio per axis): a
+    window of a larger image resized by a fractional scale then lands on the whole image's grid.
     Differentiable for torch inputs. Separable: columns then rows.
     """
-    t = to_tensor(x) if not isinstance(x, torch.Tensor) else x
+    # float64 numpy stays float64 (32-bit integer pixels are carried exactly, ``satsr.masking``)
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
     if not t.is_floating_point():
         t = t.float()
     h, w = t.shape[-2:]
@@ -182,10 +189,10 @@ def imresize(x: Array, out_hw: tuple[int, int] | None = None, scale: float | Non
         out_hw = (int(math.ceil(h * scale)), int(math.ceil(w * scale)))
     oh, ow = out_hw
     calc = t if t.dtype == torch.float64 else t.float()
-    y = _resize_last(calc, ow, kernel, antialias)
-    y = _resize_last(y.transpose(-1, -2), oh, kernel, antialias).transpose(-1, -2)
+    y = _resize_last(calc, ow, kernel, antialias, map_scale)
+    y = _resize_last(y.transpose(-1, -2), oh, kernel, antialias, map_scale).transpose(-1, -2)
     y = y.to(t.dtype)
-    return y if isinstance(x, torch.Tensor) else like_input(y, x)
+    return y if isinstance(x, torch.Tensor) else like_input(y, x, keep_float64=True)
 
 
 def downsample_bicubic(x: Array, scale: int) -> Array:

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from satsr.errors import InputError
 
 if TYPE_CHECKING:
     from satsr.train.config import TrainConfig
@@ -43,8 +46,21 @@ class ValidatedTask(L.LightningModule):
         mean.update(self.summarise(mean))
         self.val_rows = []
         self.last_val = mean
-        for k, v in mean.items():
-            self.log(f"val_{k}", v)
+        for k, v in mean.items():  # every process validates the whole set: the values agree across ranks
+            self.log(f"val_{k}", v, sync_dist=True)
+
+
+def train_loader(dataset: Dataset, cfg: TrainConfig) -> DataLoader:
+    """The training loader of every task: ``cfg.steps`` batches of ``cfg.batch`` (per device) items, each
+    DDP process drawing its own share of every global batch (``satsr.data.sampling.RankBatches``), so a
+    run is the same draw on one device or many. Validation loaders stay whole on every process."""
+    from satsr.data.sampling import RankBatches
+
+    return DataLoader(dataset, batch_size=cfg.batch, sampler=RankBatches(cfg.steps, cfg.batch), num_workers=0,
+                      drop_last=True)
+
+
+SAM_WEIGHT = 0.1  # of the spectral angle in loss "l1_sam" (about the size of the L1 term on reflectance cubes)
 
 
 def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,6 +70,10 @@ def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Ten
         return F.mse_loss(pred, target)
     if kind == "charbonnier":
         return torch.sqrt((pred - target) ** 2 + 1e-6).mean()
+    if kind == "l1_sam":  # hyperspectral: L1 plus the mean spectral angle (radians), which L1 alone neglects
+        from satsr.metrics import sam
+
+        return F.l1_loss(pred, target) + SAM_WEIGHT * torch.deg2rad(sam(pred, target))
     raise ValueError(f"unknown loss {kind!r}")
 
 
@@ -80,13 +100,25 @@ def resolve(path: str | Path, base: str | Path) -> Path:
     return p if p.is_absolute() or p.exists() else Path(base) / p
 
 
+def check_init_from(cfg: TrainConfig, base: str | Path) -> Path | None:
+    """The config's ``init_from`` file (None when it has none); ``InputError`` when it does not exist."""
+    if not cfg.init_from:
+        return None
+    path = resolve(cfg.init_from, base)
+    if not path.is_file():
+        raise InputError(f"training config {cfg.name}: init_from {cfg.init_from} not found (looked at {path}); "
+                         "give a .safetensors or .ckpt file, relative to the config's folder or absolute")
+    return path
+
+
 def build_initialised_net(cfg: TrainConfig, base: str | Path, bands: int | None = None) -> nn.Module:
     """The config's network (``bands`` defaults to ``cfg.bands``), warm-started from ``init_from``."""
     from satsr.models.registry import build_net
 
     net = build_net(cfg.model, cfg.scale, cfg.bands if bands is None else bands, **cfg.arch)
-    if cfg.init_from:
-        loaded, skipped = load_matching(net, resolve(cfg.init_from, base))
+    path = check_init_from(cfg, base)
+    if path is not None:
+        loaded, skipped = load_matching(net, path)
         print(f"init_from {cfg.init_from}: loaded {len(loaded)} tensors, skipped {skipped}")
     return net
 
@@ -101,9 +133,12 @@ def load_matching(net: nn.Module, path: str | Path) -> tuple[list[str], list[str
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise InputError(f"{path}: cannot read weights ({exc}); give a valid .safetensors file") from exc
     else:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(path)
         state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     own = net.state_dict()
     loaded, skipped = [], []
@@ -115,6 +150,22 @@ def load_matching(net: nn.Module, path: str | Path) -> tuple[list[str], list[str
             skipped.append(k)
     net.load_state_dict(own)
     return loaded, skipped
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded safely: ``weights_only=True`` is passed explicitly (so neither
+    torch's default nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn pickle loading back on), and
+    anything that is not a training checkpoint is one ``InputError``."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types: unpickling, zip, EOF, refused globals
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a satsr training checkpoint, or one that is unsafe to load ({first}); "
+                         "delete it, or pass --fresh to start over") from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError(f"{path}: not a Lightning training checkpoint (no state_dict); delete it or pass --fresh")
+    return ckpt
 
 
 def export_state(net: nn.Module) -> dict[str, torch.Tensor]:

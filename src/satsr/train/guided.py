@@ -37,7 +37,7 @@ from satsr.io.sentinel2 import band_files
 from satsr.metrics import rmse, sam
 from satsr.models.guided_classical import hpi_sharpen, upsample
 from satsr.ops.filters import wald_degrade
-from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, pixel_loss
+from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, pixel_loss, train_loader
 from satsr.train.config import TrainConfig
 
 
@@ -148,7 +148,7 @@ class GuidedTask(ValidatedTask):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         sr = self.net(batch["guide"], batch["lowres"], batch.get("base"))
         loss = pixel_loss(self.cfg.loss, sr.float(), batch["target"])
-        self.log("train_loss", loss, prog_bar=True)
+        self.log("train_loss", loss, prog_bar=True, sync_dist=True)  # the global batch's loss under DDP
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -182,6 +182,6 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, DataLoader, D
                              per_band=cfg.data.per_band, max_zero_fraction=opts.max_zero_fraction)
     desc = ", ".join(f"{'+'.join(f.names)} {tuple(f.target.shape[-2:])} w={f.weight:.2f}" for f in train_fields)
     print(f"guided data: train fields {desc}; {len(val_fields)} validation fields", flush=True)
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch, shuffle=False, num_workers=0, drop_last=True)
+    train_dl = train_loader(train_ds, cfg)
     val_dl = DataLoader(FieldImages(val_fields), batch_size=1, shuffle=False, num_workers=0)
     return GuidedTask(net, cfg), train_dl, val_dl

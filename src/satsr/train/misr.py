@@ -12,6 +12,8 @@ Config (``task: misr``) ``task_options``:
 * ``sim``: overrides of ``RevisitParams`` (e.g. ``n_frames: [9, 24]``);
 * ``scene_mean``, ``scene_cv``: ``[lo, hi]`` (log-uniform) brightness and contrast of the 14-bit scenes;
 * ``uncertainty_weight``: weight of the Laplace likelihood for networks with an uncertainty head;
+* ``loss_border``: HR px of shift the loss tolerates (PROBA-V: 3; 0 for targets aligned with the
+  reference frame, e.g. video windows);
 * ``val_stacks``, ``val_patch``: number and HR side of the validation stacks;
 * ``real_stacks``: ``{paths: [imgset folder globs], weight: fraction of training stacks, noise: [lo, hi],
   psf_sigma: [lo, hi], with_target: chance that the target's own reduction is among the inputs}``
@@ -20,6 +22,8 @@ Config (``task: misr``) ``task_options``:
 
 ``data.exclude`` globs are removed from every source (evaluation splits never leak in); files under a
 ``probav`` folder are refused as ``sources`` (real PROBA-V stacks enter only through ``real_stacks``).
+A named dataset of real revisit stacks (``data: {dataset: probav | worldstrat, root: ..., split: train}``)
+trains on crops of its real stacks instead of simulated ones (``dataset_stacks``).
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from torch.utils.data import DataLoader
 
 from satsr.data.folders import expand_paths
 from satsr.data.misr_real import load_real_stacks
+from satsr.data.patches import StackCrops
 from satsr.data.revisits import psf_margin
 from satsr.data.stacks import RevisitStacks, load_sources, revisit_params
 from satsr.errors import InputError
 from satsr.io.probav import is_imgset
 from satsr.models.misr_layers import prepare
 from satsr.ops.resize import imresize
-from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net
+from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, resolve, train_loader
 from satsr.train.config import TrainConfig
 from satsr.train.misr_loss import cpsnr, laplace_nll_at, shift_tolerant_loss
 
@@ -50,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "scene_mean": [1500.0, 13000.0],
     "scene_cv": [0.06, 0.3],
     "uncertainty_weight": 0.05,
+    "loss_border": 3,
     "val_stacks": 12,
     "val_patch": 192,
     "sim": {},
@@ -80,9 +86,9 @@ class MISRTask(ValidatedTask):
         lr, qm, hr, sm = batch["lr"], batch["qm"], batch["hr"], batch["sm"]
         sr, log_sigma = self.net(lr, qm)
         norm = self._norm(lr, qm)
-        loss, idx = shift_tolerant_loss(sr.float(), hr, sm, kind=self.cfg.loss if self.cfg.loss != "charbonnier"
-                                        else "l1", norm=norm)
-        self.log("train_loss", loss, prog_bar=True)
+        loss, idx = shift_tolerant_loss(sr.float(), hr, sm, border=int(self.opt["loss_border"]),
+                                        kind=self.cfg.loss if self.cfg.loss != "charbonnier" else "l1", norm=norm)
+        self.log("train_loss", loss, prog_bar=True, sync_dist=True)  # the global batch's loss under DDP
         if log_sigma is not None:
             nll = laplace_nll_at(sr.float(), hr, sm, log_sigma.float(), idx, norm=norm)
             self.log("train_nll", nll)
@@ -115,6 +121,11 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     base = Path(base)
     opt = {**DEFAULTS, **cfg.task_options}
     opt["sim"] = {**DEFAULTS["sim"], **(cfg.task_options.get("sim") or {})}
+    if cfg.data.dataset:  # real revisit stacks of a named dataset (PROBA-V, WorldStrat)
+        train_ds, val_items = dataset_stacks(cfg, base, opt)
+        net = build_initialised_net(cfg, base)
+        train_dl = train_loader(train_ds, cfg)
+        return MISRTask(net, cfg, opt), train_dl, DataLoader(val_items, batch_size=4, collate_fn=_collate_val)
     params = revisit_params(opt)
     if cfg.patch * cfg.scale <= 6:
         raise InputError(f"training config {cfg.name}: patch {cfg.patch} is too small")
@@ -130,7 +141,7 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
         files = [f for f in expand_paths(opt["real_stacks"]["paths"], base) if f not in excluded]
         real = load_real_stacks(sorted({f.parent for f in files if is_imgset(f.parent)}))
     train_ds = RevisitStacks(images, probs, cfg.patch * cfg.scale, cfg.scale, params, opt,
-                             length=cfg.steps * cfg.batch, batch=cfg.batch, seed=cfg.seed,
+                             length=cfg.steps * cfg.batch, batch=cfg.global_batch, seed=cfg.seed,
                              value_scale=cfg.data.value_scale, real=real)
     if real:
         print(f"real stacks: {len(real)} LR-only scenes, {train_ds.real_weight:.0%} of stacks")
@@ -146,6 +157,39 @@ def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     net = build_initialised_net(cfg, base)
     print(f"data: {len(images)} source images (band x pixel size) from {len({n.split(' @')[0] for n in names})} "
           f"files; {len(val_items)} validation stacks")
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch, shuffle=False, num_workers=0, drop_last=True)
+    train_dl = train_loader(train_ds, cfg)
     val_dl = DataLoader(val_items, batch_size=4, shuffle=False, collate_fn=_collate_val)
     return MISRTask(net, cfg, opt), train_dl, val_dl
+
+
+def dataset_stacks(cfg: TrainConfig, base: Path, opt: dict[str, Any]) -> tuple[StackCrops, list[dict[str, Any]]]:
+    """Training crops and fixed validation crops of the real revisit stacks of a named dataset
+    (``data.dataset``: its ``split``, and ``val`` for monitoring), ``patch`` LR px, ``frames`` frames.
+
+    Frames are divided by the dataset's low-res value scale, HR images by ``data.value_scale`` when
+    the config sets one (else the dataset's): both sides must end up in the same units.
+    """
+    from satsr.data.base import open_dataset
+
+    kind = cfg.data.dataset
+    assert kind is not None and cfg.data.root is not None
+    root = resolve(cfg.data.root, base)
+    train = open_dataset(kind, root, cfg.data.split, **cfg.data.options).require()
+    if train.produces != "stacks":
+        raise InputError(f"dataset {kind} gives {train.produces} samples; multi-image training needs revisit stacks "
+                         "(probav, worldstrat)")
+    if train.scale != cfg.scale:
+        raise InputError(f"dataset {kind} at {root} is x{train.scale}; the config's scale is {cfg.scale} (WorldStrat: "
+                         "set options.scale)")
+    hr_scale = cfg.data.value_scale if "value_scale" in cfg.data.model_fields_set else train.value_scale
+    scales = {"lr_scale": train.input_value_scale, "hr_scale": hr_scale}
+    stacks = [train[i] for i in range(len(train))]
+    # the frame count is drawn per global batch (all DDP processes of one step agree on it)
+    train_ds = StackCrops(stacks, cfg.patch, cfg.scale, opt["frames"], cfg.global_batch,
+                          cfg.steps * cfg.global_batch, seed=cfg.seed, **scales)
+    val = open_dataset(kind, root, "val", **cfg.data.options)
+    mid = int(np.mean(opt["frames"]))
+    val_ds = StackCrops([val[i] for i in range(len(val))], cfg.patch, cfg.scale, (mid, mid), 1,
+                        int(opt["val_stacks"]), seed=10_000 + cfg.seed, augment=False, **scales) if len(val) else None
+    print(f"data: {train.describe()}; {len(val)} validation stacks")
+    return train_ds, [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []

@@ -30,26 +30,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from satsr.models.base import SingleImageModel, Upscaler
+from satsr.models.base import FitProgress, SingleImageModel, Upscaler
+from satsr.ops.geometry import dihedral, undo_dihedral
 from satsr.trust.operators import Degradation, degradation_for, project, supported
 
 # Extra LR px of context around a tile for the projection and maps: the correction D^+ r decays
 # by ~10x per LR px (bicubic x4, faster at x2), so 16 px keep tiled == whole to ~1e-8 of the signal.
 TRUST_CONTEXT = 16
-
-
-def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th of the 8 flips/rotations of ``(..., h, w)``: ``k % 4`` quarter turns, then a
-    left-right flip when ``k >= 4``."""
-    y = np.rot90(x, k % 4, axes=(-2, -1))
-    return np.flip(y, -1) if k >= 4 else y
-
-
-def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
-    """Inverse of ``dihedral(., k)``."""
-    if k >= 4:
-        y = np.flip(y, -1)
-    return np.rot90(y, -(k % 4), axes=(-2, -1))
 
 
 def tta_predictions(upscaler: SingleImageModel, x: np.ndarray, transforms: Sequence[int] = range(8)) -> np.ndarray:
@@ -138,6 +125,11 @@ class TrustUpscaler(Upscaler):
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.call_masked(np.asarray(x), None)
+
+    def fit(self, x: np.ndarray | None, valid: np.ndarray | None = None,
+            progress: FitProgress | None = None) -> None:
+        """The wrapped model's scene-level fit: its maps then describe the one fitted model."""
+        self.base.fit(x, valid, progress)
 
     def call_masked(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         """Image (+ maps) for one input window ``x`` ``(C, h, w)`` in data units."""

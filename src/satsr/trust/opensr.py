@@ -117,11 +117,15 @@ def _softmin(stack: np.ndarray, temperature: float) -> np.ndarray:
         return e / e.sum(0)
 
 
-def correctness(lr_up: np.ndarray, sr_harm: np.ndarray, hr: np.ndarray) -> tuple[float, float, float]:
-    """(improvement, omission, hallucination): the means of the softmin class scores."""
+def correctness(lr_up: np.ndarray, sr_harm: np.ndarray, hr: np.ndarray,
+                valid: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(improvement, omission, hallucination): the means of the softmin class scores (over the ``valid``
+    pixels only when a ``(H, W)`` mask is given)."""
     d_ref = nd_distance(lr_up, hr)
     d_im = nd_distance(sr_harm, hr)
     d_om = nd_distance(sr_harm, lr_up)
+    if valid is not None:
+        d_ref, d_im, d_om = d_ref[valid], d_im[valid], d_om[valid]
     flat = np.sort(d_ref.ravel())
     k = int(PERCENTILE / 100 * flat.size)  # the k-th smallest value (1-based), as torch.kthvalue
     thr = flat[max(k, 1) - 1]

@@ -9,10 +9,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from satsr.errors import OptionError
+from satsr.io.files import atomic_path
 
 
 @dataclass
@@ -90,12 +92,13 @@ def crop_box(shape: tuple[int, int], crop: Sequence[int] | None, size: int) -> t
     return r, c, s, s
 
 
-def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str], crop: Sequence[int] | None = None,
+def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str] | BinaryIO,
+                      crop: Sequence[int] | None = None,
                       zoom: int = 192, bands: Sequence[int] | None = None,
                       percentiles: tuple[float, float] | None = (2.0, 98.0), reference: int = -1,
                       title: str | None = None, dpi: int = 120,
-                      limits: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
-    """Draw ``panels`` side by side on the same crop and save a PNG.
+                      limits: tuple[np.ndarray, np.ndarray] | None = None) -> Path | BinaryIO:
+    """Draw ``panels`` side by side on the same crop and save a PNG (to a path, or to a binary stream).
 
     Panels must share the output grid (``on_grid()`` shape). ``crop`` is ``(row, col, size)`` in
     grid pixels (default: the centred ``zoom`` square); ``bands`` the 1-based display bands (1 or 3);
@@ -143,9 +146,16 @@ def comparison_figure(panels: Sequence[Panel], out: str | os.PathLike[str], crop
         fig.tight_layout(rect=(0, 0, 1, 0.92))
     else:
         fig.tight_layout()
-    out_path = Path(out)
-    fig.savefig(out_path, dpi=dpi)
-    plt.close(fig)
+    if hasattr(out, "write"):  # a stream, e.g. an HTML report's inline image
+        fig.savefig(out, dpi=dpi, format="png")
+        plt.close(fig)
+        return out  # type: ignore[return-value]
+    out_path = Path(out)  # type: ignore[arg-type]
+    try:
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
     return out_path
 
 

@@ -66,11 +66,4 @@ def compare_misr(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike
     panels = fusion_panels(stack, methods, scale, device)
     name = stack.extra.get("imgset") if stack.kind == "probav" else Path(stack.names[0]).name
     title = f"x{scale} fusion of {len(stack.frames)} frames ({name})"
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    try:
-        comparison_figure(panels, tmp, crop=crop, zoom=zoom, title=title)
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out_path
+    return comparison_figure(panels, out_path, crop=crop, zoom=zoom, title=title)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from satsr import metrics
-from satsr.errors import OptionError
+from satsr.errors import InputError, OptionError
 from satsr.evaluate import degrade_for_eval, is_8bit, sisr_upscaler, super_resolve
 from satsr.io.image import read_image
 from satsr.models.base import SingleImageModel
@@ -66,6 +66,10 @@ def compare_sisr(out: str | os.PathLike[str], hr: str | os.PathLike[str] | None 
         raise OptionError("give either an HR image (it is degraded for the comparison) or --lr, not both")
     src = Path(hr if hr is not None else lr)  # type: ignore[arg-type]
     img = read_image(src)
+    need = 8 * scale if hr is not None else 8
+    if min(img.shape[-2:]) < need:
+        raise InputError(f"{src}: {img.shape[-1]}x{img.shape[-2]} px is too small for a x{scale} comparison; give "
+                         f"an image of at least {need} px")
     eight = is_8bit(src)
     sel = display_bands(img.shape[0], bands)
     img = img[sel]

@@ -1,0 +1,49 @@
+"""Model cards say where weights are valid, and `satsr upscale` warns (without failing) far outside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from helpers import smooth_image, write_geotiff
+from satsr.cli import main
+from satsr.models.registry import list_cards
+
+
+def _run(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_every_shipped_card_has_a_structured_validity() -> None:
+    for card in list_cards():
+        v = card.validity
+        assert isinstance(v, dict) and v.get("sensor") and v.get("trained_on") and v.get("input_gsd_m"), card.id
+
+
+@pytest.mark.parametrize("pixel, warned", [(30.0, True), (0.5, False)])
+def test_ucmerced_edsr_warns_on_a_30m_input_not_on_a_half_metre_one(pixel: float, warned: bool, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data = np.round(smooth_image(3, 24, 24, seed=3, lo=10, hi=240)).astype(np.uint8)
+    src = write_geotiff(tmp_path / "in.tif", data, transform=Affine(pixel, 0, 400000, 0, -pixel, 5000000))
+    code, err = _run(["upscale", src, tmp_path / "out.tif", "-s", "2", "-m", "edsr", "-q"], capsys)
+    assert code == 0 and (tmp_path / "out.tif").exists()
+    lines = [ln for ln in err.splitlines() if ln.startswith("satsr: warning:")]
+    if warned:
+        assert len(lines) == 1 and "30 m" in lines[0] and "edsr_x2" in lines[0], err
+    else:
+        assert not lines, err
+
+
+def test_value_range_outside_the_card_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = np.round(smooth_image(3, 24, 24, seed=4, lo=500, hi=4000)).astype(np.uint16)  # reflectance-like
+    src = write_geotiff(tmp_path / "in.tif", data, transform=Affine(1.0, 0, 400000, 0, -1.0, 5000000))
+    code, err = _run(["upscale", src, tmp_path / "out.tif", "-s", "2", "-m", "edsr", "-q"], capsys)
+    assert code == 0 and "satsr: warning:" in err and "expects values in 0-255" in err
