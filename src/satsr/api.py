@@ -11,6 +11,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,16 @@ import numpy as np
 from satsr.errors import OptionError, SatsrError, SatsrWarning
 from satsr.masking import to_dtype, working_dtype
 from satsr.ops.spans import Scale, as_scale, out_index, parse_scale
-from satsr.tiling import ArraySink, ArraySource, SplitSink, TileStats, fit_on_sample, run_tiled
+from satsr.tiling import (
+    DEFAULT_MAX_MEMORY,
+    ArraySink,
+    ArraySource,
+    SplitSink,
+    TileStats,
+    choose_tile,
+    fit_on_sample,
+    run_tiled,
+)
 
 if TYPE_CHECKING:
     from satsr.models.base import SingleImageModel
@@ -59,28 +69,86 @@ def _scale_for_resolution(source: str | os.PathLike[str] | np.ndarray, resolutio
     return s
 
 
-def _check_tiling(tile: int | None, overlap: int) -> None:
-    if tile is not None and tile < 1:
-        raise OptionError(f"--tile must be a positive number of pixels, got {tile}")
-    if overlap < 0:
-        raise OptionError(f"--overlap must be 0 or more pixels, got {overlap}")
-    if tile is not None and overlap >= tile:
-        raise OptionError(f"--overlap ({overlap}) must be smaller than --tile ({tile})")
+RUNTIMES = ("torch", "onnx")
+
+
+def _check_tiling(tile: int | None | str, overlap: int) -> None:
+    """``OptionError`` for a bad ``--tile``/``--overlap`` pair (also checked by ``satsr batch`` up front)."""
+    _Tiling(tile, overlap, DEFAULT_MAX_MEMORY, None).check()
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """How ``upscale`` tiles: ``tile`` px (None: whole image; "auto": from ``max_memory`` bytes), the
+    overlap, and tiles per model call (``batch``: None is 1 on a CPU, 4 on a GPU)."""
+
+    tile: int | None | str
+    overlap: int
+    max_memory: float
+    batch: int | None
+
+    def check(self) -> None:
+        tile, overlap = self.tile, self.overlap
+        if isinstance(tile, str) and tile != "auto":
+            raise OptionError(f"--tile {tile!r}: give a number of pixels (or leave it out: --max-memory decides)")
+        if isinstance(tile, int) and tile < 1:
+            raise OptionError(f"--tile must be a positive number of pixels, got {tile}")
+        if overlap < 0:
+            raise OptionError(f"--overlap must be 0 or more pixels, got {overlap}")
+        if isinstance(tile, int) and overlap >= tile:
+            raise OptionError(f"--overlap ({overlap}) must be smaller than --tile ({tile})")
+        if self.max_memory <= 0:
+            raise OptionError(f"--max-memory must be positive, got {self.max_memory:g} bytes")
+        if self.batch is not None and self.batch < 1:
+            raise OptionError(f"--tile-batch must be 1 or more tiles, got {self.batch}")
+
+    def resolve(self, source: Any, upscaler: SingleImageModel, block_rows: int) -> tuple[int | None, int]:
+        """The tile size and batch for ``source``: the explicit ``tile`` wins, else ``choose_tile`` within
+        ``max_memory`` (and, for a model on a GPU, 80 % of the GPU's free memory)."""
+        device = getattr(upscaler, "device", None)
+        gpu_free: float | None = None
+        if device is not None and getattr(device, "type", str(device)) == "cuda":
+            import torch
+
+            gpu_free = 0.8 * torch.cuda.mem_get_info(device)[0]
+        batch = self.batch or (4 if gpu_free is not None else 1)
+        if self.tile != "auto":
+            return self.tile, batch  # type: ignore[return-value]
+        tile = choose_tile(source.height, source.width, source.count, upscaler, max_memory=self.max_memory,
+                           overlap=self.overlap, block_rows=block_rows, batch=batch,
+                           itemsize=np.dtype(source.work_dtype).itemsize, device_memory=gpu_free)
+        return tile, batch
 
 
 def _build_upscaler(model: str | Any, scale: Scale, count: int, device: str,
                     weights: str | os.PathLike[str] | None, where: str,
-                    options: dict[str, Any] | None = None) -> SingleImageModel:
-    """Create the model (``options``: its own, e.g. a zero-shot model's ``budget_s``) or check a ready one,
-    and check it fits the data's band count."""
+                    options: dict[str, Any] | None = None, precision: str = "auto",
+                    runtime: str = "torch") -> SingleImageModel:
+    """Create the model (``options``: its own, e.g. a zero-shot model's ``budget_s``; ``precision`` and
+    ``runtime`` for networks) or check a ready one, and check it fits the data's band count."""
     from satsr.models import registry
+    from satsr.models.base import PRECISIONS, TorchUpscaler
 
     try:
+        if runtime not in RUNTIMES:
+            raise OptionError(f"--runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if precision not in PRECISIONS:
+            raise OptionError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        extra = dict(options or {})
+        if precision != "auto" and isinstance(model, str) and registry.get_spec(
+                registry.resolve_name(model, "sisr")).neural:
+            extra["precision"] = precision
         upscaler = registry.resolve(model, scale, kind="sisr", bands=count, weights=weights, device=device,
-                                    **(options or {}))
+                                    **extra)
         if upscaler.bands is not None and count not in upscaler.bands:
             raise OptionError(f"{upscaler.name} takes {', '.join(map(str, upscaler.bands))} band(s), the input "
                               f"has {count}; choose bands with --bands")
+        if runtime == "onnx":
+            if not isinstance(upscaler, TorchUpscaler):
+                raise OptionError(f"--runtime onnx runs neural networks; {upscaler.describe()} is not one")
+            from satsr.models.onnx import OnnxUpscaler
+
+            upscaler = OnnxUpscaler(upscaler)
     except SatsrError as exc:
         raise type(exc)(f"{where}: {exc}") from exc
     return upscaler
@@ -91,7 +159,7 @@ def upscale(
     scale: int | float | str | Fraction = 4,
     model: str | Any = "bicubic",
     out: str | os.PathLike[str] | None = None,
-    tile: int | None = 512,
+    tile: int | None | str = "auto",
     overlap: int = 32,
     bands: Sequence[int] | None = None,
     overwrite: bool = False,
@@ -107,6 +175,10 @@ def upscale(
     hallucination: str | os.PathLike[str] | None = None,
     resolution: float | None = None,
     model_options: dict[str, Any] | None = None,
+    max_memory: float | None = None,
+    precision: str = "auto",
+    runtime: str = "torch",
+    tile_batch: int | None = None,
 ) -> np.ndarray | Path:
     """Super-resolve an image by ``scale`` with ``model`` (a registry name or an ``Upscaler``).
 
@@ -119,7 +191,12 @@ def upscale(
     the output is ``floor(in * scale)`` px with the same origin and the pixel size divided by the scale.
     ``resolution`` (metres) instead derives the scale from a projected input's pixel size.
 
-    ``bands`` are 1-based band numbers. ``tile=None`` processes the image in one piece.
+    ``bands`` are 1-based band numbers. ``tile`` (input px) is by default derived from ``max_memory``
+    (bytes of resident memory for the whole run, default 1.5 GB: the fewest tiles that fit, each model's
+    ``memory_bytes`` telling its cost; ``satsr.tiling.choose_tile``); an explicit ``tile`` wins, and
+    ``tile=None`` processes the image in one piece. ``tile_batch`` tiles go to the model per call (default 1
+    on a CPU, 4 on a GPU). Networks run in ``precision`` ("auto": fp32 on a CPU, bf16/fp16 autocast on a GPU;
+    "bf16" opt-in on a CPU, see BENCHMARKS.md) and, with ``runtime="onnx"``, through onnxruntime.
     ``model_options`` go to the model's constructor (``satsr upscale --set KEY=VALUE``), e.g.
     ``{"budget_s": 60}`` for ``zssr``. A model that learns from its input (``zssr``, ``dip``, ``rfsr`` with
     ``self``) is fitted once on a sample of the scene before tiling (``satsr.tiling.fit_on_sample``).
@@ -130,7 +207,8 @@ def upscale(
     float32 GeoTIFFs on the output's grid: the per-pixel spread of the 8 flipped/rotated
     predictions (data units) and the share of local detail the LR cannot support (0..1).
     """
-    _check_tiling(tile, overlap)
+    tiling = _Tiling(tile, overlap, DEFAULT_MAX_MEMORY if max_memory is None else float(max_memory), tile_batch)
+    tiling.check()
     if resolution is not None:
         scale = _scale_for_resolution(path_or_array, resolution)
     scale = parse_scale(scale)
@@ -142,8 +220,8 @@ def upscale(
             "(for arrays use satsr.trust.trust_upscale)"
         )
     if isinstance(path_or_array, np.ndarray):
-        return _upscale_array(path_or_array, scale, model, tile, overlap, bands, quiet, device, weights,
-                              nodata, consistency, degradation, model_options)
+        return _upscale_array(path_or_array, scale, model, tiling, bands, quiet, device, weights,
+                              nodata, consistency, degradation, model_options, precision, runtime)
     from satsr.io.raster import RasterReader, RasterWriter, check_output, gdal_env, map_profile, output_profile
     from satsr.models.base import validity_warnings
     from satsr.trust.maps import TrustUpscaler
@@ -157,8 +235,10 @@ def upscale(
 
                 raise OutputError(f"{out_path}: is the input file; write the output to another path")
             _check_map_paths(wanted, src, out_path, overwrite)
-        upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src), model_options)
-        for text in validity_warnings(upscaler.card, reader.info.gsd_m, reader.overview()):
+        upscaler = _build_upscaler(model, scale, reader.count, device, weights, str(src), model_options, precision,
+                                   runtime)
+        sample = reader.overview() if upscaler.card is not None else None  # only cards say where weights hold
+        for text in validity_warnings(upscaler.card, reader.info.gsd_m, sample):
             warnings.warn(SatsrWarning(f"{src}: {text}; results may be poor (see `satsr models` and the card)"),
                           stacklevel=2)
         label = f"{upscaler.name} x{float(scale):g}"
@@ -168,9 +248,11 @@ def upscale(
         if out is None:
             sink = ArraySink(reader.count, out_index(reader.height, scale), out_index(reader.width, scale),
                              reader.work_dtype)
-            run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
+            tile_px, per_call = tiling.resolve(reader, upscaler, 1)
+            run_tiled(reader, upscaler, sink, tile=tile_px, overlap=overlap, quiet=quiet, label=label, batch=per_call)
             return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
         profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
+        tile_px, per_call = tiling.resolve(reader, upscaler, profile.block_rows)
         deg = upscaler.deg.describe() if isinstance(upscaler, TrustUpscaler) else None
         with gdal_env(), contextlib.ExitStack() as stack:
             writers = [stack.enter_context(RasterWriter(out, profile, overwrite=overwrite))]
@@ -179,7 +261,7 @@ def upscale(
                                     compress=compress, degradation=deg)
                 writers.append(stack.enter_context(RasterWriter(path, mprof, overwrite=overwrite)))
             sink = writers[0] if len(writers) == 1 else SplitSink(writers, reader.count)
-            run_tiled(reader, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet, label=label)
+            run_tiled(reader, upscaler, sink, tile=tile_px, overlap=overlap, quiet=quiet, label=label, batch=per_call)
     return Path(out)
 
 
@@ -231,11 +313,12 @@ def _fit_scene(source: Any, upscaler: SingleImageModel, quiet: bool, label: str,
         raise type(exc)(f"{where}: {exc}") from exc
 
 
-def _upscale_array(array: np.ndarray, scale: Scale, model: str | Any, tile: int | None, overlap: int,
+def _upscale_array(array: np.ndarray, scale: Scale, model: str | Any, tiling: _Tiling,
                    bands: Sequence[int] | None, quiet: bool, device: str,
                    weights: str | os.PathLike[str] | None, nodata: float | None,
                    consistency: bool = False, degradation: str | None = None,
-                   model_options: dict[str, Any] | None = None) -> np.ndarray:
+                   model_options: dict[str, Any] | None = None, precision: str = "auto",
+                   runtime: str = "torch") -> np.ndarray:
     squeeze = array.ndim == 2
     data = array[None] if squeeze else array
     if data.ndim != 3:
@@ -249,7 +332,8 @@ def _upscale_array(array: np.ndarray, scale: Scale, model: str | Any, tile: int 
         if bad:
             raise OptionError(f"band {bad[0]} is out of range; the array has {data.shape[0]} bands")
         data = data[[int(b) - 1 for b in bands]]
-    upscaler = _build_upscaler(model, scale, data.shape[0], device, weights, "array", model_options)
+    upscaler = _build_upscaler(model, scale, data.shape[0], device, weights, "array", model_options, precision,
+                               runtime)
     if min(out_index(data.shape[1], scale), out_index(data.shape[2], scale)) < 1:
         raise OptionError(f"array of {data.shape[2]}x{data.shape[1]} px is too small for x{float(scale):g}")
     upscaler = _with_trust(upscaler, data.dtype, consistency, degradation, False, False)
@@ -257,9 +341,31 @@ def _upscale_array(array: np.ndarray, scale: Scale, model: str | Any, tile: int 
     _fit_scene(source, upscaler, quiet, f"{upscaler.name} x{float(scale):g}", "array")
     sink = ArraySink(data.shape[0], out_index(data.shape[1], scale), out_index(data.shape[2], scale),
                      source.work_dtype)
-    run_tiled(source, upscaler, sink, tile=tile, overlap=overlap, quiet=quiet)
+    tile_px, per_call = tiling.resolve(source, upscaler, 1)
+    run_tiled(source, upscaler, sink, tile=tile_px, overlap=tiling.overlap, quiet=quiet, batch=per_call)
     result = to_dtype(sink.values, data.dtype, nodata)
     return result[0] if squeeze else result
 
 
-__all__ = ["TileStats", "list_models", "load_model", "upscale"]
+def export_onnx(model: str | Any, scale: int, out: str | os.PathLike[str], *, bands: int | None = None,
+                weights: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
+    """Write ``model``'s network (a registry name with its shipped or given weights, or a ready
+    ``TorchUpscaler``) as an ONNX graph at ``out``, atomically (``satsr export --onnx``): float32, dynamic
+    batch/height/width, inputs in model units (``value_scale`` applied outside, as the card says)."""
+    from satsr.io.files import atomic_path
+    from satsr.io.raster import check_output
+    from satsr.models import registry
+    from satsr.models.base import TorchUpscaler
+    from satsr.models.onnx import export_bytes
+
+    path = check_output(out, overwrite)
+    upscaler = registry.resolve(model, parse_scale(scale), kind="sisr", bands=bands, weights=weights)
+    if not isinstance(upscaler, TorchUpscaler):
+        raise OptionError(f"{upscaler.describe()} is not a network; only neural single-image models export to ONNX")
+    data = export_bytes(upscaler)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+__all__ = ["TileStats", "export_onnx", "list_models", "load_model", "upscale"]

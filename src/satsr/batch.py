@@ -32,7 +32,7 @@ LIST_SUFFIXES = (".txt", ".lst")  # an input with one of these suffixes is a lis
 MAP_KINDS = ("uncertainty", "hallucination")
 # keyword options of ``api.upscale`` that pass through unchanged (out, overwrite and quiet are batch's own)
 UPSCALE_OPTIONS = ("tile", "overlap", "bands", "cog", "device", "weights", "compress", "consistency", "degradation",
-                   "resolution")
+                   "resolution", "max_memory", "precision", "runtime", "tile_batch")
 COMPLETE = ("done", "skipped")
 
 
@@ -324,7 +324,8 @@ def batch(
     ``threads``: torch threads per task (default: the host's cores over its worker threads).
     ``uncertainty`` / ``hallucination`` write ``<stem>_<map>.tif`` beside each output. Other keyword
     options are ``satsr.api.upscale``'s (tile, overlap, bands, cog, device, weights, compress,
-    consistency, degradation; resolution, which sets each input's scale from its pixel size). An existing
+    consistency, degradation, max_memory, precision, runtime, tile_batch; resolution, which sets each
+    input's scale from its pixel size). An existing
     output the manifest does not know is refused unless ``overwrite``. Statuses: ``done``, ``failed``
     (``error`` holds the line), ``skipped``.
     """
@@ -345,7 +346,7 @@ def batch(
         options.pop("resolution", None)
     else:
         scale = None
-    _check_tiling(options.get("tile", 512), options.get("overlap", 32))
+    _check_tiling(options.get("tile", "auto"), options.get("overlap", 32))
     if str(options.get("compress", "deflate")).lower() not in COMPRESSIONS:
         raise OptionError(f"--compress {options['compress']!r}: choose one of {', '.join(COMPRESSIONS)}")
     if options.get("weights") is not None:

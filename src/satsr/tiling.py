@@ -22,8 +22,10 @@ grid, ``SplitSink``/``BandSink`` to route band groups.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -200,6 +202,77 @@ def plan_tiles(height: int, width: int, *, tile: int | None, overlap: int, margi
                     axis_spans(height, tile, overlap, unit), axis_spans(width, tile, overlap, unit))
 
 
+# ----------------------------------------------------------------------------- the memory budget
+
+DEFAULT_MAX_MEMORY = 1.5e9  # bytes: ``--max-memory``'s default
+
+
+def process_rss() -> int:
+    """This process's resident memory in bytes now (Linux ``/proc``; elsewhere its peak so far, or 0)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (ImportError, OSError):
+        return 0
+
+
+def tile_bytes(plan: TilePlan, count: int, model: Any, *, groups: int = 1, block_rows: int = 512,
+               batch: int = 1, itemsize: int = 4) -> tuple[int, int]:
+    """Peak bytes a run of ``plan`` needs beyond the process itself: ``(host, model)`` where ``model`` is
+    the largest window's model memory (``model.memory_bytes``, times ``batch`` windows) and ``host`` the
+    engine's own buffers: two input strips (one read ahead; raw, working copy and validity), two output
+    row buffers (one being written), one block row being cast, the windows handed to the model and their
+    outputs."""
+    rows = max(b - a for a, b in plan.rows)
+    cols = max(b - a for a, b in plan.cols)
+    ctx = plan.context
+    wh, ww = min(plan.height, rows + 2 * ctx), min(plan.width, cols + 2 * ctx)
+    out_w = plan.out(plan.width)
+    strip_rows = min(plan.height, rows + 2 * (ctx + plan.margin))
+    strip = 2 * count * strip_rows * plan.width * (2 * itemsize + 1)
+    buffers = 2 * count * groups * (plan.out(rows) + 2 * block_rows) * out_w * itemsize
+    cast = count * groups * block_rows * out_w * (itemsize + 1 + itemsize)
+    windows = batch * count * (wh * ww * 2 * itemsize + groups * plan.out(wh) * plan.out(ww) * itemsize)
+    return strip + buffers + cast + windows, batch * int(model.memory_bytes(count, wh, ww))
+
+
+def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: float, overlap: int = 32,
+                block_rows: int = 512, batch: int = 1, itemsize: int = 4,
+                device_memory: float | None = None) -> int | None:
+    """The tile size ``--max-memory`` allows: the fewest tiles (None: the whole image in one) whose run fits
+    in ``max_memory`` bytes of this process's resident memory, counted from what it holds now
+    (``process_rss``), by ``tile_bytes``. A model on another device (a GPU) is held to
+    ``device_memory`` instead. Fewest tiles, because each carries ``context`` px of the model's margin on
+    every side that is computed twice; with k tiles a side the tile is the smallest that covers the image
+    in k spans. At least 64 px, or the margin's context, however small the budget."""
+    scale = as_scale(model.scale)
+    margin = int(model.margin)
+    unit = unit_of(scale)
+    free = max_memory - process_rss()
+    side = max(height, width)
+    floor = round_up(max(64, 2 * overlap + 16, 2 * margin), 16)
+    tile = None
+    for k in range(1, side + 1):
+        tile = None if k == 1 else round_up(round_up(-(-(side + (k - 1) * overlap) // k), 16), unit)
+        if tile is not None and tile < floor:
+            return floor
+        plan = plan_tiles(height, width, tile=tile, overlap=overlap, margin=margin, scale=scale)
+        host, dev = tile_bytes(plan, count, model, groups=max(1, int(model.output_groups)),
+                               block_rows=block_rows, batch=batch, itemsize=itemsize)
+        if device_memory is None:
+            if host + dev <= free:
+                return tile
+        elif host <= free and dev <= device_memory:
+            return tile
+    return tile
+
+
 # ----------------------------------------------------------------------------- running
 
 
@@ -276,8 +349,96 @@ def fit_on_sample(source: TileSource, model: Any, *, window: int = 512, quiet: b
             bar[0].stop()
 
 
+def _ramp_ends(weights: np.ndarray) -> tuple[int, int]:
+    """``(a, b)``: a span's blending weights are exactly 1 on ``[a, b)`` (only the ramps need multiplying)."""
+    ramp = np.flatnonzero(weights != 1)
+    n = len(weights)
+    head = ramp[ramp < n // 2]
+    tail = ramp[ramp >= n // 2]
+    return (int(head.max()) + 1 if head.size else 0), (int(tail.min()) if tail.size else n)
+
+
+def _blend_into(target: np.ndarray, y: np.ndarray, wr: np.ndarray, wc: np.ndarray) -> None:
+    """``target += y * wr[:, None] * wc[None, :]``, multiplying only the ramps (weights are 1 elsewhere);
+    ``y`` is scaled in place."""
+    a, b = _ramp_ends(wr)
+    c, d = _ramp_ends(wc)
+    if a:
+        y[:, :a] *= wr[:a, None]
+    if b < len(wr):
+        y[:, b:] *= wr[b:, None]
+    if c:
+        y[:, :, :c] *= wc[:c]
+    if d < len(wc):
+        y[:, :, d:] *= wc[d:]
+    target += y
+
+
+@dataclass
+class _TileJob:
+    """One tile to compute: its place in the plan and its filled model input window."""
+
+    ci: int
+    r: tuple[int, int]
+    c: tuple[int, int]
+    core: Strip
+    win: Strip
+    out_hw: tuple[int, int]
+    origin: tuple[int, int]  # output index of the window's first row and column
+
+
+def _tile_job(plan: TilePlan, strip: Strip, ci: int, r: tuple[int, int], c: tuple[int, int]) -> _TileJob:
+    """The model input of one tile: tile + context (clipped), its invalid pixels filled from a window
+    ``margin`` px larger so the fill sees the same neighbours as a whole-image fill."""
+    m0, m1, mc0, mc1 = plan.model_window(r, c)
+    f0, f1, fc0, fc1 = plan.model_window(r, c, extra=plan.margin)
+    filled = strip.window(f0, f1, fc0, fc1).filled()
+    win = filled.window(m0, m1, mc0, mc1)
+    # the window starts on a whole output pixel; it covers output pixels up to out(m1)
+    out_hw = (plan.out(m1) - plan.out(m0), plan.out(mc1) - plan.out(mc0))
+    return _TileJob(ci, r, c, strip.window(r[0], r[1], c[0], c[1]), win, out_hw, (plan.out(m0), plan.out(mc0)))
+
+
+def _run_jobs(plan: TilePlan, jobs: list[_TileJob], model: TileModel, groups: int) -> list[np.ndarray]:
+    """Model outputs of ``jobs`` (work dtype, each cropped to its tile, writable), windows of one shape
+    batched into one call (``tile_outputs``) when the model has it."""
+    fractional = not isinstance(plan.scale, int)
+    batched = getattr(model, "tile_outputs", None)
+    if batched is not None and len(jobs) > 1:
+        ys = batched([j.win.data for j in jobs], [j.win.valid for j in jobs], [j.win.guide for j in jobs],
+                     jobs[0].out_hw if fractional else None)
+    else:
+        ys = [model.tile_output(j.win.data, j.win.valid, j.win.guide, j.out_hw if fractional else None)
+              for j in jobs]
+    out = []
+    for j, y in zip(jobs, ys, strict=True):
+        y = np.asarray(y, dtype=j.win.data.dtype)
+        expected = (j.win.data.shape[0] * groups, *j.out_hw)
+        if y.shape != expected:
+            raise RuntimeError(f"{model.name} returned shape {y.shape}, expected {expected}")
+        o0, oc0 = j.origin
+        crop = y[:, plan.out(j.r[0]) - o0:plan.out(j.r[1]) - o0, plan.out(j.c[0]) - oc0:plan.out(j.c[1]) - oc0]
+        if not crop.flags.writeable or np.may_share_memory(crop, j.win.data):
+            crop = crop.copy()
+        out.append(crop)
+    return out
+
+
+def _batches(jobs: list[_TileJob], batch: int) -> list[list[_TileJob]]:
+    """Consecutive jobs whose windows have one shape, at most ``batch`` per group."""
+    groups: list[list[_TileJob]] = []
+    for job in jobs:
+        if groups and len(groups[-1]) < batch and groups[-1][0].win.data.shape == job.win.data.shape \
+                and groups[-1][0].out_hw == job.out_hw:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
 def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int | None = 512,
-              overlap: int = 32, quiet: bool = True, label: str = "upscaling") -> TileStats:
+              overlap: int = 32, quiet: bool = True, label: str = "upscaling", batch: int = 1,
+              overlap_io: bool = True) -> TileStats:
     """Run ``model`` over everything ``source`` provides and stream the result to ``sink``.
 
     Per tile: read tile + context (+ ``margin`` more so the nearest-valid fill sees the same
@@ -287,6 +448,12 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
     tile whose pixels are all invalid is not computed. The sink receives float32 rows with NaN for
     nodata, in order, in multiples of its ``block_rows`` (except the last write); a model with
     ``output_groups = k`` yields ``k * C`` bands (e.g. the image and its trust maps).
+
+    ``batch`` > 1 hands up to that many same-shaped tiles of a row to the model at once (its
+    ``tile_outputs``: one forward on a GPU). With ``overlap_io`` the next strip is read and the finished
+    rows are written on two helper threads while tiles compute (GDAL decodes and compresses without the
+    GIL); the source and the sink are each used by one thread at a time, and every write has finished
+    when this returns or raises.
     """
     t_start = time.perf_counter()
     scale = as_scale(model.scale)
@@ -305,66 +472,111 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
     work = np.dtype(source.work_dtype)
     buf = np.zeros((C_out, 0, out_w), dtype=work)  # output rows [buf_row0, buf_row0 + buf rows)
     buf_row0 = 0
+
+    def strip_rows(ri: int) -> tuple[int, int]:
+        # one strip of input: every row any tile of this row may read, full width
+        s0, s1, _, _ = plan.model_window(plan.rows[ri], (0, W), extra=margin)
+        return s0, s1
+
+    io = _IOThreads(overlap_io)
     try:
+        pending = io.read(read_strip, source, *strip_rows(0))
         for ri, (r0, r1) in enumerate(plan.rows):
-            # One strip of input: every row any tile of this row may read, full width.
-            s0, s1, _, _ = plan.model_window((r0, r1), (0, W), extra=margin)
-            strip = read_strip(source, s0, s1)
+            strip = pending.result()
+            if ri + 1 < len(plan.rows):
+                pending = io.read(read_strip, source, *strip_rows(ri + 1))
+            # a fresh buffer (calloc'd: zero pages cost nothing until touched) holding the rows carried over;
+            # the previous one may still be being written
             need = plan.out(r1) - buf_row0
-            if buf.shape[1] < need:
-                grow = np.zeros((C_out, need - buf.shape[1], out_w), dtype=work)
-                buf = np.concatenate([buf, grow], axis=1)
+            grown = np.zeros((C_out, max(need, buf.shape[1]), out_w), dtype=work)
+            grown[:, :buf.shape[1]] = buf
+            buf = grown
+            jobs = []
             for ci, (c0, c1) in enumerate(plan.cols):
-                target = buf[:, plan.out(r0) - buf_row0:plan.out(r1) - buf_row0, plan.out(c0):plan.out(c1)]
                 core = strip.window(r0, r1, c0, c1)
                 if not core.valid.any():
-                    target[...] = np.nan
+                    buf[:, plan.out(r0) - buf_row0:plan.out(r1) - buf_row0, plan.out(c0):plan.out(c1)] = np.nan
                     stats.skipped += 1
                     advance()
                     continue
-                y = _compute_tile(plan, strip, (r0, r1), (c0, c1), model, groups)
-                out_valid = upscale_mask(core.valid, scale, target.shape[-2:])
-                if core.guide_valid is not None:
-                    out_valid = out_valid & core.guide_valid.all(0)
-                y[~np.tile(out_valid, (groups, 1, 1))] = np.nan
-                target += y * (wrow[ri][:, None] * wcol[ci][None, :])
-                stats.computed += 1
-                advance()
+                jobs.append(_tile_job(plan, strip, ci, (r0, r1), (c0, c1)))
+            for group in _batches(jobs, max(1, batch)):
+                for job, y in zip(group, _run_jobs(plan, group, model, groups), strict=True):
+                    (c0, c1), core = job.c, job.core
+                    target = buf[:, plan.out(r0) - buf_row0:plan.out(r1) - buf_row0, plan.out(c0):plan.out(c1)]
+                    guide_ok = core.guide_valid is None or bool(core.guide_valid.all())
+                    if not (guide_ok and core.valid.all()):
+                        out_valid = upscale_mask(core.valid, scale, target.shape[-2:])
+                        if core.guide_valid is not None:
+                            out_valid = out_valid & core.guide_valid.all(0)
+                        y[~np.tile(out_valid, (groups, 1, 1))] = np.nan
+                    _blend_into(target, y, wrow[ri], wcol[job.ci])
+                    stats.computed += 1
+                    advance()
             last = ri + 1 == len(plan.rows)
             final = plan.out(H) if last else plan.out(plan.rows[ri + 1][0])
             flush_to = final if last else (final // block_rows) * block_rows
             if flush_to > buf_row0:
                 n = flush_to - buf_row0
-                sink.write_rows(buf[:, :n], buf_row0)
-                buf = buf[:, n:].copy()
+                io.write(sink, buf[:, :n], buf_row0)
+                buf = buf[:, n:]
                 buf_row0 = flush_to
+        io.finish()
     finally:
+        io.close()
         close()
     stats.seconds = time.perf_counter() - t_start
     return stats
 
 
-def _compute_tile(plan: TilePlan, strip: Strip, r: tuple[int, int], c: tuple[int, int], model: TileModel,
-                  groups: int = 1) -> np.ndarray:
-    """Model output for one tile, cropped to the tile (work dtype, ``(groups * C, th*s, tw*s)``).
+def _write_blocks(sink: TileSink, values: np.ndarray, row_off: int) -> None:
+    step = max(1, int(sink.block_rows))
+    for r in range(0, values.shape[1], step):
+        sink.write_rows(values[:, r:r + step], row_off + r)
 
-    The model gets the validity of its input window too (``call_masked``: e.g. to keep LR-consistency
-    on valid pixels only).
-    """
-    m0, m1, mc0, mc1 = plan.model_window(r, c)
-    f0, f1, fc0, fc1 = plan.model_window(r, c, extra=plan.margin)
-    filled = strip.window(f0, f1, fc0, fc1).filled()
-    win = filled.window(m0, m1, mc0, mc1)
-    # the window starts on a whole output pixel; it covers output pixels up to out(m1)
-    out_hw = (plan.out(m1) - plan.out(m0), plan.out(mc1) - plan.out(mc0))
-    fractional = not isinstance(plan.scale, int)
-    y = np.asarray(model.tile_output(win.data, win.valid, win.guide, out_hw if fractional else None),
-                   dtype=win.data.dtype)
-    expected = (win.data.shape[0] * groups, *out_hw)
-    if y.shape != expected:
-        raise RuntimeError(f"{model.name} returned shape {y.shape}, expected {expected}")
-    o0, oc0 = plan.out(m0), plan.out(mc0)
-    return y[:, plan.out(r[0]) - o0:plan.out(r[1]) - o0, plan.out(c[0]) - oc0:plan.out(c[1]) - oc0].copy()
+
+class _IOThreads:
+    """The reading and writing helpers of ``run_tiled``: one thread each (so the source and the sink are
+    each used by one thread at a time, writes stay in order), at most one read ahead and one write
+    pending. Without ``enabled`` everything runs inline."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.reader: ThreadPoolExecutor | None = None
+        self.writer: ThreadPoolExecutor | None = None
+        self.pending_write: Future[None] | None = None
+        if enabled:
+            self.reader = ThreadPoolExecutor(1, thread_name_prefix="satsr-read")
+            self.writer = ThreadPoolExecutor(1, thread_name_prefix="satsr-write")
+
+    def read(self, fn: Callable[..., Strip], *args: Any) -> Future[Strip]:
+        if self.reader is None:
+            done: Future[Strip] = Future()
+            done.set_result(fn(*args))
+            return done
+        return self.reader.submit(fn, *args)
+
+    def write(self, sink: TileSink, values: np.ndarray, row_off: int) -> None:
+        """``sink.write_rows`` of ``values`` a block row at a time (the sink's casts then work on one block
+        row, not a whole strip)."""
+        if self.writer is None:
+            _write_blocks(sink, values, row_off)
+            return
+        if self.pending_write is not None:
+            self.pending_write.result()  # raises the previous write's error here
+        self.pending_write = self.writer.submit(_write_blocks, sink, values, row_off)
+
+    def finish(self) -> None:
+        """Wait for the last write (its error, if any, is raised here)."""
+        if self.pending_write is not None:
+            self.pending_write.result()
+            self.pending_write = None
+
+    def close(self) -> None:
+        """Stop both threads; a write under way finishes first (the sink may be closed afterwards)."""
+        for pool in (self.reader, self.writer):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ----------------------------------------------------------------------------- in-memory ends

@@ -27,6 +27,7 @@ app = typer.Typer(
 from satsr.cli import batch as _batch  # noqa: E402,F401
 from satsr.cli import compare as _compare  # noqa: E402,F401
 from satsr.cli import evaluate as _evaluate  # noqa: E402,F401
+from satsr.cli import export as _export  # noqa: E402,F401
 from satsr.cli import finetune as _finetune  # noqa: E402,F401
 from satsr.cli import forest as _forest  # noqa: E402,F401
 from satsr.cli import fuse as _fuse  # noqa: E402,F401

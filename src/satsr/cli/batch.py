@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
-from satsr.cli.options import parse_bands
+from satsr.cli.options import parse_bands, parse_size
 from satsr.cli.upscale import (
     Bands,
     Cog,
@@ -17,12 +17,16 @@ from satsr.cli.upscale import (
     Consistency,
     Degradation,
     Device,
+    MaxMemory,
     Model,
     Overlap,
+    Precision,
     Quiet,
     Resolution,
+    Runtime,
     Scale,
     Tile,
+    TileBatch,
     Weights,
 )
 from satsr.errors import OptionError
@@ -36,7 +40,7 @@ def batch_cmd(
     scale: Scale = "4",
     resolution: Resolution = None,
     model: Model = "bicubic",
-    tile: Tile = 512,
+    tile: Tile = None,
     overlap: Overlap = 32,
     bands: Bands = None,
     overwrite: Annotated[bool, typer.Option(
@@ -60,6 +64,10 @@ def batch_cmd(
     = None,
     threads: Annotated[int | None, typer.Option(
         help="Torch threads per task (default: each host's cores over its Dask worker threads).")] = None,
+    max_memory: MaxMemory = "1.5GB",
+    precision: Precision = "auto",
+    runtime: Runtime = "torch",
+    tile_batch: TileBatch = None,
 ) -> None:
     """Super-resolve many rasters, one Dask task each: every input becomes OUT_DIR/<name>.tif.
 
@@ -77,9 +85,11 @@ def batch_cmd(
     t0 = time.perf_counter()
     records = batch(inputs, out_dir, model=model, scale=scale, scheduler=scheduler, workers=workers,
                     threads=threads, overwrite=overwrite, uncertainty=uncertainty, hallucination=hallucination,
-                    quiet=quiet, resolution=resolution, tile=tile, overlap=overlap, bands=parse_bands(bands),
-                    cog=cog, device=device, weights=weights, compress=compress, consistency=consistency,
-                    degradation=degradation)
+                    quiet=quiet, resolution=resolution, tile="auto" if tile is None else tile, overlap=overlap,
+                    bands=parse_bands(bands), cog=cog, device=device, weights=weights, compress=compress,
+                    consistency=consistency, degradation=degradation,
+                    max_memory=parse_size(max_memory, "--max-memory"), precision=precision, runtime=runtime,
+                    tile_batch=tile_batch)
     for rec in records:
         if rec["status"] == "failed":
             typer.echo(f"failed: {rec['error']}", err=True)

@@ -104,13 +104,15 @@ def sisr_cmd(
         "--trust", help="With --report: add each model's uncertainty and hallucination maps.")] = False,
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="Option KEY=VALUE for the models (repeatable, not bicubic), e.g. --set budget_s=60.")] = None,
+    perception: Annotated[bool, typer.Option(
+        "--perception", help="Also report each row's HF ratio (sharpness vs the HR, 1.0 = as sharp).")] = False,
 ) -> None:
     """Degrade each HR image (MATLAB bicubic or Wald), super-resolve it, report PSNR/SSIM beside bicubic.
 
     Border of SCALE px excluded; 8-bit outputs clipped and rounded; PSNR and SSIM averaged over
     channels, then images. "LR cons." is the RMSE of downsample(SR) - LR (DN): 0 means the output
-    agrees exactly with its input. "HF ratio" is the output's power in the top octave of the spectrum over
-    the HR's (1.0 = as sharp as the truth; bicubic and PSNR-trained models are below 1).
+    agrees exactly with its input. --perception adds "HF ratio": the output's power in the top octave of
+    the spectrum over the HR's (1.0 = as sharp as the truth; bicubic and PSNR-trained models are below 1).
     """
     from satsr.cli.options import parse_options
     from satsr.evaluate import evaluate_sisr
@@ -121,7 +123,8 @@ def sisr_cmd(
     kept = SisrKeeper(factor) if report_path is not None else None
     report = evaluate_sisr(hr_dir, factor, model or [], limit=limit, device=device,
                            progress=_progress(verbose), consistency=consistency, opensr=opensr,
-                           degradation=degradation, keep=kept, options=parse_options(settings))
+                           degradation=degradation, keep=kept, options=parse_options(settings),
+                           perception=perception)
     if kept is not None and report_path is not None:
         _wrote(sisr_report(report, kept, report_path, models=model or [], trust=trust, device=device,
                            degradation=degradation))
@@ -135,7 +138,8 @@ def sisr_cmd(
     osr_cols = list(OPENSR_COLUMNS) if opensr else []
     has_sam = not any(r.sam != r.sam for r in report.rows)  # NaN for single-band images
     sam_col = ["SAM (deg)"] if has_sam else []
-    for col in ("model", "PSNR (dB)", "SSIM", *sam_col, "vs bicubic (dB)", "LR cons.", "HF ratio", *osr_cols,
+    hf_col = ["HF ratio"] if perception else []
+    for col in ("model", "PSNR (dB)", "SSIM", *sam_col, "vs bicubic (dB)", "LR cons.", *hf_col, *osr_cols,
                 "time (s)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = report.rows[0].psnr
@@ -143,7 +147,8 @@ def sisr_cmd(
         extra = [_fmt_osr(r.opensr, k) for k in OPENSR_COLUMNS.values()] if opensr else []
         sam_val = [f"{r.sam:.4f}"] if has_sam else []
         table.add_row(r.model, f"{r.psnr:.3f}", f"{r.ssim:.4f}", *sam_val, f"{r.psnr - base:+.3f}",
-                      f"{r.consistency_rmse:.3f}", f"{r.hf_ratio:.3f}", *extra, f"{r.seconds:.1f}")
+                      f"{r.consistency_rmse:.3f}", *([f"{r.hf_ratio:.3f}"] if perception else []), *extra,
+                      f"{r.seconds:.1f}")
     Console().print(table)
 
 
@@ -260,4 +265,95 @@ def real_cmd(
         table.add_row(r["model"], f"{r['psnr']:.3f}", f"{r['psnr_vs_bicubic']:+.3f}", f"{r['ssim']:.4f}",
                       f"{r['sam']:.3f}" if "sam" in r else "-", f"{r['detail']:.4f}", f"{r['detail_vs_bicubic']:+.4f}",
                       f"{r['improvement']:.3f}", f"{r['omission']:.3f}", f"{r['hallucination']:.3f}")
+    Console().print(table)
+
+
+@evaluate_app.command("hyperspectral")
+def hyperspectral_cmd(
+    cube: Annotated[Path, typer.Option("--cube", help="Hyperspectral cube (band-first GeoTIFF/TIFF), the reference.")],
+    scale: Annotated[list[int] | None, typer.Option(
+        "--scale", "-s", help="Single-image SR factor (repeatable; default 2 and 4).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Model (repeatable; default sgsr and edsr-ms, with --guide hpi, hpi-hs and "
+                              "hsnet-zs); bicubic always runs.")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Evaluate only ROW0,ROW1,COL0,COL1 of the cube (-1 = to the edge), e.g. a held-out part.")] = None,
+    guide: Annotated[Path | None, typer.Option(
+        "--guide", "-g", help="A finer image of the same place (MS, PAN, RGB): evaluate fusion instead.")] = None,
+    ratio: Annotated[int, typer.Option(help="With --guide: the degradation ratio of the cube.")] = 3,
+    guide_bands: Annotated[str | None, typer.Option(help="With --guide: 1-based guide bands, e.g. 1,2,3.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+) -> None:
+    """The Wald protocol on a hyperspectral cube: single-image SR (degrade by each scale, super-resolve,
+    score against the cube) or, with --guide, fusion (degrade the cube by --ratio, sharpen it with the
+    guide on the cube's grid). PSNR (mean of the bands, peak = the cube's maximum), SAM (degrees),
+    ERGAS, RMSE; bicubic in the same run."""
+    from satsr.cli.options import parse_bands, parse_region
+    from satsr.evaluate.hyperspectral import hs_fusion_evaluate, hs_sisr_evaluate
+
+    if guide is not None:
+        report = hs_fusion_evaluate(cube, guide, ratio, model or ["hpi", "hpi-hs", "hsnet-zs"],
+                                    guide_bands=parse_bands(guide_bands, "--guide-bands"))
+        tables = [(f"fusion with {guide.name}, ratio {ratio}, cube {report['shape']}", report["methods"])]
+    else:
+        reg = parse_region(region)
+        report = hs_sisr_evaluate(cube, model or ["sgsr", "edsr-ms"], scale or [2, 4], region=reg, device=device)
+        where = "" if reg is None else f" region {region}"
+        tables = [(f"x{s} (Wald), {cube.name}{where}, {v['shape']}", v["methods"]) for s, v in report["scales"].items()]
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    for title, methods in tables:
+        table = Table(title=title)
+        for col in ("model", "PSNR (dB)", "vs bicubic", "SAM (deg)", "ERGAS", "RMSE", "time (s)"):
+            table.add_column(col, justify="left" if col == "model" else "right")
+        base = methods["bicubic"]["psnr_mean"]
+        for name, q in methods.items():
+            table.add_row(name, f"{q['psnr_mean']:.3f}", f"{q['psnr_mean'] - base:+.3f}",
+                          "-" if q["sam"] is None else f"{q['sam']:.3f}", f"{q['ergas']:.3f}", f"{q['rmse_mean']:.4g}",
+                          f"{q['seconds']:.1f}")
+        Console().print(table)
+
+
+@evaluate_app.command("video")
+def video_cmd(
+    clip: Annotated[Path, typer.Option("--clip", help="Folder of frames or a GeoTIFF of frames (the HR).")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor.")] = 4,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Video or single-image model (repeatable; default swvsr and edsr); bicubic always "
+                              "runs.")] = None,
+    last: Annotated[int | None, typer.Option(
+        help="Evaluate the last N frames only (the part kept out of training); default all.")] = None,
+    degradation: Annotated[str, typer.Option(help="How low-res frames are made: bicubic or wald.")] = "bicubic",
+    window: Annotated[int | None, typer.Option(help="Frames per window of video models (default: trained).")] = None,
+    frame_bands: Annotated[int, typer.Option(help="GeoTIFF clip: bands per frame.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (neural models).")] = "cpu",
+) -> None:
+    """Video SR on a clip: degrade each frame, super-resolve the low-res clip, report per-frame PSNR/SSIM
+    and temporal consistency (flicker: mean absolute change between consecutive outputs, beside the same
+    for the HR frames; temporal error: how far the output's changes are from the HR's), bicubic in the
+    same run."""
+    from satsr.evaluate.video import video_evaluate
+
+    report = video_evaluate(clip, model or ["swvsr", "edsr"], scale, last=last, degradation=degradation,
+                            window=window, frame_bands=frame_bands, device=device)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"x{scale} ({report['degradation']}) on {report['frames']} frames of {clip}")
+    for col in ("model", "PSNR (dB)", "vs bicubic", "SSIM", "flicker", "flicker HR", "temporal err.", "time (s)"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    base = report["rows"][0]["psnr"]
+    for r in report["rows"]:
+        table.add_row(r["model"], f"{r['psnr']:.3f}", f"{r['psnr'] - base:+.3f}", f"{r['ssim']:.4f}",
+                      f"{r['flicker']:.3f}", f"{r['flicker_hr']:.3f}", f"{r['temporal_error']:.3f}",
+                      f"{r['seconds']:.1f}")
     Console().print(table)

@@ -75,3 +75,32 @@ def parse_options(items: Sequence[str] | None, option: str = "--set") -> dict[st
             raise OptionError(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} sigma=0.75")
         out[key.strip()] = parse_value(text)
     return out
+
+
+def parse_region(text: str | None, option: str = "--region") -> list[int | None] | None:
+    """``"64,-1,0,-1"`` -> ``[64, None, 0, None]``: a rectangle ROW0,ROW1,COL0,COL1 in pixels, -1 = the edge."""
+    values = parse_ints(text, option, "64,-1,0,-1")
+    if values is None:
+        return None
+    if len(values) != 4 or any(v < -1 for v in values):
+        raise OptionError(f"{option} {text!r}: give ROW0,ROW1,COL0,COL1 (pixels, -1 = to the edge), e.g. 64,-1,0,-1")
+    return [None if v == -1 else v for v in values]
+
+
+_SIZE_UNITS = {"": 1e9, "b": 1.0, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+               "kib": 1024.0, "mib": 1024.0**2, "gib": 1024.0**3}
+
+
+def parse_size(text: str, option: str) -> float:
+    """``"1.5GB"``, ``"800MB"``, ``"2g"``, ``"1.5"`` (gigabytes) -> bytes."""
+    raw = text.strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number):]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _SIZE_UNITS or value <= 0:
+        raise OptionError(f"{option} {text!r}: give a size such as 1.5GB or 800MB")
+    return value * _SIZE_UNITS[unit]
+

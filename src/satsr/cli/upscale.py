@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from satsr.cli import app
-from satsr.cli.options import parse_bands, parse_options
+from satsr.cli.options import parse_bands, parse_options, parse_size
 
 # upscale's options as types, shared with `satsr batch` (which passes every one of them through)
 Scale = Annotated[str, typer.Option(
@@ -17,7 +17,16 @@ Scale = Annotated[str, typer.Option(
 Resolution = Annotated[float | None, typer.Option(
     help="Output pixel size in metres instead of --scale (e.g. 12 for a 30 m input: x2.5).")]
 Model = Annotated[str, typer.Option("--model", "-m", help="Model name (see `satsr models`).")]
-Tile = Annotated[int, typer.Option(help="Tile size in input pixels.")]
+Tile = Annotated[int | None, typer.Option(
+    help="Tile size in input pixels (default: the largest that --max-memory allows; wins over it).")]
+MaxMemory = Annotated[str, typer.Option(
+    help="Memory for the whole run (resident), e.g. 1.5GB, 800MB: sets the tile size for the model.")]
+Precision = Annotated[str, typer.Option(
+    help="Network arithmetic: auto (fp32 on CPU, bf16/fp16 on GPU), fp32, bf16 (opt-in on CPU), fp16 (GPU).")]
+Runtime = Annotated[str, typer.Option(
+    help="Run networks in torch or onnx (onnxruntime, CPU; needs satsr's onnx extra).")]
+TileBatch = Annotated[int | None, typer.Option(
+    help="Tiles per network call (default 1 on CPU, 4 on GPU).")]
 Overlap = Annotated[int, typer.Option(help="Overlap between tiles in input pixels.")]
 Bands = Annotated[str | None, typer.Option(help="1-based bands to process, e.g. 1,2,3.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
@@ -40,7 +49,7 @@ def upscale_cmd(
     output: Annotated[Path, typer.Argument(help="Output GeoTIFF (its directory must exist).")],
     scale: Scale = "4",
     model: Model = "bicubic",
-    tile: Tile = 512,
+    tile: Tile = None,
     overlap: Overlap = 32,
     bands: Bands = None,
     overwrite: Overwrite = False,
@@ -58,6 +67,10 @@ def upscale_cmd(
     hallucination: Annotated[Path | None, typer.Option(
         help="Also write a float32 GeoTIFF (0..1) of the share of detail the input cannot support.")] = None,
     settings: Settings = None,
+    max_memory: MaxMemory = "1.5GB",
+    precision: Precision = "auto",
+    runtime: Runtime = "torch",
+    tile_batch: TileBatch = None,
 ) -> None:
     """Super-resolve a raster; the output keeps CRS, dtype, nodata and metadata (transform scaled).
 
@@ -66,10 +79,13 @@ def upscale_cmd(
     from satsr.api import upscale
 
     t0 = time.perf_counter()
-    out = upscale(input, scale=scale, resolution=resolution, model=model, out=output, tile=tile, overlap=overlap,
-                  bands=parse_bands(bands), overwrite=overwrite, cog=cog, quiet=quiet, device=device,
-                  weights=weights, compress=compress, consistency=consistency, degradation=degradation,
-                  uncertainty=uncertainty, hallucination=hallucination, model_options=parse_options(settings))
+    out = upscale(input, scale=scale, resolution=resolution, model=model, out=output,
+                  tile="auto" if tile is None else tile, overlap=overlap, bands=parse_bands(bands),
+                  overwrite=overwrite, cog=cog, quiet=quiet, device=device, weights=weights, compress=compress,
+                  consistency=consistency, degradation=degradation, uncertainty=uncertainty,
+                  hallucination=hallucination, model_options=parse_options(settings),
+                  max_memory=parse_size(max_memory, "--max-memory"), precision=precision, runtime=runtime,
+                  tile_batch=tile_batch)
     extra = " LR-consistent" if consistency else ""
     shown = f"{resolution:g} m" if resolution is not None else f"x{scale}"
     typer.echo(f"wrote {out} ({model} {shown}{extra}, {time.perf_counter() - t0:.1f} s)")
@@ -107,8 +123,9 @@ def models_cmd() -> None:
             scale_text = f"{scales[0]}-{scales[-1]}"
         else:
             scale_text = ",".join(str(s) for s in scales)
-        table.add_row(spec.name, spec.kind, scale_text, "neural" if spec.neural else "learned" if spec.learned else "classical",
-                      ",".join(shipped.get(spec.name, [])) or "-", spec.description)
+        kind = "neural" if spec.neural else "learned" if spec.learned else "classical"
+        table.add_row(spec.name, spec.kind, scale_text, kind, ",".join(shipped.get(spec.name, [])) or "-",
+                      spec.description)
     Console().print(table)
 
 

@@ -58,7 +58,9 @@ class SisrReport:
         rows = []
         for r in self.rows:
             row: dict[str, Any] = {"model": r.model, "psnr": r.psnr, "ssim": r.ssim,
-                                   "consistency_rmse": r.consistency_rmse, "hf_ratio": r.hf_ratio}
+                                   "consistency_rmse": r.consistency_rmse}
+            if not np.isnan(r.hf_ratio):
+                row["hf_ratio"] = r.hf_ratio
             if not np.isnan(r.sam):
                 row["sam"] = r.sam
             if r.opensr is not None:
@@ -130,7 +132,7 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int | float | Fraction 
                   limit: int | None = None, device: str = "cpu", progress: Progress = None,
                   consistency: bool = False, opensr: bool = False, degradation: str = "bicubic",
                   keep: Callable[[ImageOutputs], None] | None = None,
-                  options: dict[str, Any] | None = None) -> SisrReport:
+                  options: dict[str, Any] | None = None, perception: bool = False) -> SisrReport:
     """PSNR/SSIM of each model on the HR images under ``hr_dir`` (see the module docstring).
 
     ``models`` are registry names of single-image models (or ready ``Upscaler`` objects); the
@@ -198,7 +200,8 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int | float | Fraction 
             if hr.shape[0] > 1:
                 sams[key].append(float(metrics.sam(sr, hr, border=border)))
             cons[key].append(consistency_rmse(sr, lr, deg) if deg is not None else float("nan"))
-            hfs[key].append(metrics.hf_power_ratio(crop_border(sr, border), crop_border(hr, border)))
+            if perception:
+                hfs[key].append(metrics.hf_power_ratio(crop_border(sr, border), crop_border(hr, border)))
             if opensr:
                 osr[key].append(opensr_metrics(lr, sr, hr, value_scale=255.0 if eight else 10000.0).to_dict())
         if keep is not None:
@@ -213,6 +216,6 @@ def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int | float | Fraction 
         sam = float(np.mean(sams[key])) if sams[key] else float("nan")
         rows.append(SisrRow(model=name, psnr=float(np.mean(psnrs[key])), ssim=float(np.mean(ssims[key])), sam=sam,
                             seconds=secs[key], consistency_rmse=float(np.mean(cons[key])), opensr=mean_osr,
-                            hf_ratio=float(np.mean(hfs[key]))))
+                            hf_ratio=float(np.mean(hfs[key])) if hfs[key] else float("nan")))
     return SisrReport(scale=scale, images=len(files), rows=rows, hr_dir=str(hr_dir),
                       per_image={k: psnrs[k] for k in keys})

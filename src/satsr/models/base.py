@@ -21,7 +21,9 @@ runs the same fitted model.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -31,9 +33,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from satsr.arrays import Array, like_input, to_numpy, to_tensor
 from satsr.errors import ModelError, OptionError
+from satsr.ops.spans import out_index
 
 # ``progress`` callback of ``fit``: called with the share of the fit done (0..1)
 FitProgress = Callable[[float], None]
@@ -142,6 +147,8 @@ class SingleImageModel(Protocol):
     def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32,
               out_hw: tuple[int, int] | None = None) -> np.ndarray: ...
 
+    def memory_bytes(self, bands: int, height: int, width: int) -> int: ...
+
     def describe(self) -> str: ...
 
 
@@ -239,6 +246,9 @@ class Upscaler:
     margin: int = 0
     output_groups: int = 1
     card: ModelCard | None = None
+    # working memory of one call, in bytes per output pixel and band (``memory_bytes``): a few float32
+    # copies for models that say nothing more precise
+    bytes_per_pixel: float = 64.0
 
     def __call__(self, x: Array) -> Array:  # pragma: no cover - interface
         raise NotImplementedError
@@ -279,8 +289,82 @@ class Upscaler:
         """The tile engine's entry point (``satsr.tiling``): ``apply`` on a filled input window, in its dtype."""
         return self.apply(x, valid, x.dtype, out_hw)
 
+    def tile_outputs(self, xs: list[np.ndarray], valids: list[np.ndarray], guides: list[np.ndarray | None],
+                     out_hw: tuple[int, int] | None = None) -> list[np.ndarray]:
+        """``tile_output`` of several same-shaped windows (the engine's ``batch``); one call each by
+        default, one batched forward for networks (``TorchUpscaler``)."""
+        return [self.tile_output(x, v, g, out_hw) for x, v, g in zip(xs, valids, guides, strict=True)]
+
+    def memory_bytes(self, bands: int, height: int, width: int) -> int:
+        """Peak working memory (bytes) of one call on a ``(bands, height, width)`` input, the input itself
+        not counted: what ``--max-memory`` divides into tiles (``satsr.tiling.choose_tile``). By default
+        ``bytes_per_pixel`` per output pixel and band."""
+        return int(self.bytes_per_pixel * bands * out_index(height, self.scale) * out_index(width, self.scale))
+
     def describe(self) -> str:
         return f"{self.name} x{self.scale}"
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic a network runs in: ``fp32``; ``bf16``/``fp16`` autocast (convolutions and matrix
+    products in 16 bit, sums and the bicubic base in fp32). ``auto`` is fp32 on a CPU (satsr's default:
+    bf16 pays on CPUs with native bf16, within the bound BENCHMARKS.md gives, so it is opt-in) and bf16 on
+    a GPU that has it (else fp16)."""
+    if precision not in PRECISIONS:
+        raise OptionError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise OptionError("--precision fp16 needs --device cuda (CPUs compute fp16 slowly); use bf16 on a CPU")
+    return precision
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Counts the bytes of tensor storages alive while it is active (storages created inside it, freed as
+    their last tensor goes), and their peak: a network's activation memory, measured on any device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self.refs: dict[int, list[int]] = {}
+
+    def _release(self, key: int) -> None:
+        entry = self.refs.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.live -= entry[0]
+            del self.refs[key]
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                key = storage._cdata
+                entry = self.refs.get(key)
+                if entry is None:
+                    entry = self.refs[key] = [storage.nbytes(), 0]
+                    self.live += entry[0]
+                    self.peak = max(self.peak, self.live)
+                entry[1] += 1
+                weakref.finalize(t, self._release, key)
+        return out
+
+
+def peak_activation_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes of the tensors ``fn`` creates and holds at once (its result included)."""
+    with _LiveBytes() as live:
+        result = fn()
+    del result
+    return live.peak
 
 
 class TorchUpscaler(Upscaler):
@@ -301,8 +385,9 @@ class TorchUpscaler(Upscaler):
         device: str | torch.device = "cpu",
         per_band: bool = False,
         batch_bands: int = 16,
+        precision: str = "auto",
     ) -> None:
-        # channels_last: 1.2-2.2x faster convolutions on CPU, same numbers (BENCHMARKS.md, issue 7)
+        # channels_last: 1.2-2.2x faster convolutions on CPU, same numbers (BENCHMARKS.md, issues 7 and 18)
         self.net = net.eval().to(device, memory_format=torch.channels_last)
         self.name = name
         self.scale = scale
@@ -313,26 +398,85 @@ class TorchUpscaler(Upscaler):
         self.per_band = per_band
         self.bands = None if per_band else bands
         self.batch_bands = batch_bands
+        self.precision = resolve_precision(precision, self.device)
+        self._probed: dict[int, float] = {}
+
+    def _autocast(self) -> Any:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """The network on a batch ``(N, bands, h, w)`` (per-band networks: every band, ``batch_bands`` at a
+        time) in this model's precision; returns float32 ``(N, bands, h*s, w*s)``, NCHW."""
+        if t.ndim != 4:
+            raise ValueError(f"expected (N, bands, h, w), got shape {tuple(t.shape)}")
+        n, c, h, w = t.shape
+        if not self.per_band and self.bands is not None and c not in self.bands:
+            raise OptionError(f"{self.describe()} takes {self.bands} bands, got {c}; choose bands with --bands")
+        with self._autocast():
+            if self.per_band:
+                flat = t.reshape(n * c, 1, h, w)
+                y = torch.cat([self.run_net(chunk) for chunk in flat.split(self.batch_bands)], 0)
+                y = y.reshape(n, c, *y.shape[-2:])
+            else:
+                y = self.run_net(t)
+        return y.float().contiguous()
+
+    def run_net(self, t: torch.Tensor) -> torch.Tensor:
+        """The network itself on ``(N, net bands, h, w)`` (channels_last); another runtime replaces it
+        (``satsr.models.onnx.OnnxUpscaler``)."""
+        return self.net(_nhwc(t))
 
     @torch.inference_mode()
     def __call__(self, x: Array) -> Array:
         t = to_tensor(x, self.device)
         if t.ndim != 3:
             raise ValueError(f"expected (bands, h, w), got shape {tuple(t.shape)}")
-        if self.per_band:
-            outs = [self.net(_nhwc(chunk.unsqueeze(1))).squeeze(1) for chunk in t.split(self.batch_bands)]
-            y = torch.cat(outs, 0)
+        return like_input(self.forward(t.unsqueeze(0)).squeeze(0), x)
+
+    def tile_outputs(self, xs: list[np.ndarray], valids: list[np.ndarray], guides: list[np.ndarray | None],
+                     out_hw: tuple[int, int] | None = None) -> list[np.ndarray]:
+        """Same-shaped windows in one forward (a GPU runs a batch in about the time of one window)."""
+        if len(xs) == 1 or out_hw is not None:
+            return super().tile_outputs(xs, valids, guides, out_hw)
+        vs = self.value_scale
+        batch = np.stack([_model_input(x, vs) for x in xs])
+        with torch.inference_mode():
+            y = self.forward(to_tensor(batch, self.device)).cpu().numpy()
+        if vs != 1.0:
+            y *= vs
+        return [y[i].astype(xs[i].dtype, copy=False) for i in range(len(xs))]
+
+    def memory_bytes(self, bands: int, height: int, width: int) -> int:
+        """Peak activation bytes of one call, on this model's device: the network's own estimate when it
+        has one (``memory_bytes(n, h, w, element)``, e.g. EDSR's row stream), else a measurement
+        (``peak_activation_bytes`` of a forward on a 48 x 48 input, per output pixel, once per band
+        count), plus the float32 output on its way back."""
+        out_px = out_index(height, self.scale) * out_index(width, self.scale)
+        own = getattr(self.net, "memory_bytes", None)
+        if callable(own):
+            n = bands if self.per_band else 1
+            rows = int(own(min(n, self.batch_bands), height, width))
         else:
-            if self.bands is not None and t.shape[0] not in self.bands:
-                raise OptionError(
-                    f"{self.describe()} takes {self.bands} bands, got {t.shape[0]}; choose bands with --bands"
-                )
-            y = self.net(_nhwc(t.unsqueeze(0))).squeeze(0)
-        return like_input(y.float().contiguous(), x)
+            if bands not in self._probed:
+                probe = torch.zeros((1, bands, 48, 48), device=self.device)
+                with torch.inference_mode():
+                    peak = peak_activation_bytes(lambda: self.forward(probe))
+                self._probed[bands] = peak / (out_index(48, self.scale) ** 2)
+            rows = int(self._probed[bands] * out_px)
+        return rows + 2 * 4 * bands * out_px
 
-
-def _nhwc(t: torch.Tensor) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last)
+    def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32,
+              out_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """``Upscaler.apply`` without extra copies of the output (it is this call's own array)."""
+        vs = self.value_scale
+        y = self.call_masked(_model_input(x, vs), valid) if out_hw is None else \
+            self.call_sized(_model_input(x, vs), valid, out_hw)
+        y = np.asarray(to_numpy(y), dtype=out_dtype)
+        if vs != 1.0:
+            y *= vs
+        return y
 
 
 def _nhwc(t: torch.Tensor) -> torch.Tensor:
@@ -340,10 +484,11 @@ def _nhwc(t: torch.Tensor) -> torch.Tensor:
 
 
 def wrap_torch_upscaler(net: nn.Module, *, name: str, scale: int, card: ModelCard | None, device: str,
-                        margin: int, bands: int, per_band: bool, **_: Any) -> TorchUpscaler:
+                        margin: int, bands: int, per_band: bool, precision: str = "auto",
+                        **_: Any) -> TorchUpscaler:
     """The registry's wrapper for single-image networks: a built (and loaded) net -> ``TorchUpscaler``."""
     return TorchUpscaler(net, name=name, scale=scale, margin=margin, bands=(bands,), card=card, device=device,
-                         per_band=per_band)
+                         per_band=per_band, precision=precision)
 
 
 class Fuser:
@@ -436,5 +581,6 @@ class GuidedUpscaler:
 
 BASES: dict[str, type] = {"sisr": Upscaler, "misr": Fuser, "guided": GuidedUpscaler}
 
-__all__ = ["BASES", "Fuser", "GuidedModel", "GuidedUpscaler", "ModelCard", "MultiImageModel", "SingleImageModel",
-           "TorchUpscaler", "Upscaler", "check_contract", "wrap_torch_upscaler"]
+__all__ = ["BASES", "PRECISIONS", "Fuser", "GuidedModel", "GuidedUpscaler", "ModelCard", "MultiImageModel",
+           "SingleImageModel", "TorchUpscaler", "Upscaler", "check_contract", "peak_activation_bytes",
+           "resolve_precision", "wrap_torch_upscaler"]

@@ -14,7 +14,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satsr.models.layers import PixelShuffleUpsampler, ResBlock, add_bicubic, conv3x3, damp_last_conv, local_stats
+from satsr.models.layers import (
+    PixelShuffleUpsampler,
+    RebandRows,
+    ResBlock,
+    ResidualRows,
+    SeqRows,
+    add_bicubic,
+    conv3x3,
+    damp_last_conv,
+    local_stats,
+    row_stream,
+    row_streams_allowed,
+    row_streams_enabled,
+    run_row_stream,
+    stream_band,
+)
 from satsr.models.registry import register, register_alias
 
 
@@ -44,16 +59,57 @@ class EDSR(nn.Module):
             # input by a gain multiplies the output by it, so 8-bit renders and 16-bit reflectance of
             # one sensor get the same treatment (value_scale 1, any dtype)
             mean, std = local_stats(x, self.norm_sigma)
-            f = self.head((x.float() - mean) / std)
-            y = self.tail(f + self.body(f))
+            y = self.features((x.float() - mean) / std)
             with torch.autocast(x.device.type, enabled=False):
                 up = F.interpolate(std, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp_min(0)
                 return add_bicubic(y.float() * up, x, self.scale)
-        f = self.head(x)
-        y = self.tail(f + self.body(f))
+        y = self.features(x)
         if self.bicubic_residual:
             y = add_bicubic(y, x, self.scale)
         return y
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """``tail(f + body(f))`` with ``f = head(z)``. In inference it runs as a row stream
+        (``satsr.models.layers.row_stream``), which gives the same numbers with far less memory: the
+        upsampling tail always (it would hold two maps of 4 x feats channels at up to the output's
+        resolution), the whole network on inputs taller than two bands (then a few bands of features are
+        in memory instead of four whole maps), so whole scenes fit in one tile."""
+        if not row_streams_enabled():
+            f = self.head(z)
+            return self.tail(f + self.body(f))
+        feats = self.head.out_channels
+        band = stream_band(z.shape[-1], feats)
+        tail_rows = stream_band(z.shape[-1] * self.scale**2, feats)
+        if z.shape[-2] > 2 * band:
+            stream = SeqRows([row_stream(self.head), ResidualRows(row_stream(self.body)),
+                              RebandRows(row_stream(self.tail), tail_rows)])
+            return run_row_stream(stream, z, self.scale, band)
+        f = self.head(z)
+        return run_row_stream(row_stream(self.tail), f + self.body(f), self.scale, tail_rows)
+
+    def memory_bytes(self, n: int, h: int, w: int, element: int = 4) -> int:
+        """Peak bytes of the activations of one inference forward on ``(n, bands, h, w)`` (``element`` bytes
+        per value), as ``features`` runs it (row streams, or whole maps inside ``whole_maps``): bands or
+        whole maps of ``feats`` channels, the tail, and the output with its bicubic base
+        (``satsr.models.base.TorchUpscaler.memory_bytes``)."""
+        feats, s = self.head.out_channels, self.scale
+        bands = self.head.in_channels
+        band, tail_rows = stream_band(w, feats), stream_band(w * s * s, feats)
+        per_row = w * feats * element  # one LR row of features
+        streams = row_streams_allowed()
+        if streams and h > 2 * band:
+            lag = 2 * len(self.body) + 4  # rows the global residual holds while the body catches up
+            body = (8 * (band + 2) + lag + band + 2 * (2 * len(self.body) + 3)) * per_row
+        else:
+            body = 4 * h * per_row
+        # the tail: a conv's 4 x feats output at half the scale, its pixel shuffle and the next conv's input
+        if streams:  # the tail's pieces run while the body's bands and row caches are held
+            active = body + 3 * tail_rows * s * s * per_row
+        else:  # the tail runs on the body's whole output, the other maps freed
+            active = max(body, h * per_row + int((2.25 * s * s + 1) * h * per_row))
+        out = 3 * bands * h * w * s * s * element  # output, bicubic base, their sum
+        local = 6 * bands * h * w * element if self.normalize == "local" else 0
+        return n * (active + out + local)
 
 
 def _margin(n_blocks: int = 16, normalize: str = "none", norm_sigma: float = 3.0, **_: object) -> int:

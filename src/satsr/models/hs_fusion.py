@@ -83,17 +83,29 @@ def shifted(x: torch.Tensor, dy: float, dx: float) -> torch.Tensor:
     return out
 
 
-def _residuals(guide: torch.Tensor, lowres: torch.Tensor, ratio: int, shift: tuple[float, float],
-               border: int) -> torch.Tensor:
-    """Per-band sum of squared residuals of regressing ``lowres`` on the degraded guide moved by ``shift``."""
-    h, w = lowres.shape[-2:]
-    g = wald_degrade(shifted(guide, *shift), ratio)[..., :h, :w]
-    sl = (slice(None), slice(border, h - border), slice(border, w - border))
-    a = g[sl].reshape(g.shape[0], -1)
-    a = torch.cat([a, torch.ones(1, a.shape[1], dtype=a.dtype)], 0).T
-    b = lowres[sl].reshape(lowres.shape[0], -1).T
-    sol = torch.linalg.lstsq(a, b, driver="gelsd").solution
-    return ((b - a @ sol) ** 2).sum(0)
+class _Registration:
+    """The regression residuals of every band for any shift of the guide (step 1 of the module
+    docstring), by normal equations (the guide has few bands: solving them is cheap)."""
+
+    def __init__(self, guide: torch.Tensor, lowres: torch.Tensor, ratio: int) -> None:
+        self.guide, self.ratio = guide, ratio
+        h, w = lowres.shape[-2:]
+        self.hw = (h, w)
+        self.b = min(2, (min(h, w) - 2) // 2)  # leave out the borders the blur and the shift invent
+        lo = lowres[:, self.b:h - self.b, self.b:w - self.b].reshape(lowres.shape[0], -1)
+        self.lo = lo
+        self.lo_sq = (lo * lo).sum(1)
+
+    def residuals(self, shift: tuple[float, float]) -> torch.Tensor:
+        """Per-band sum of squared residuals ``(c,)`` of the regression on the guide moved by ``shift``."""
+        h, w, b = *self.hw, self.b
+        g = wald_degrade(shifted(self.guide, *shift), self.ratio)[..., b:h - b, b:w - b]
+        a = torch.cat([g.reshape(g.shape[0], -1), torch.ones(1, g.shape[-1] * g.shape[-2], dtype=g.dtype)])
+        ata = a @ a.T
+        atb = a @ self.lo.T
+        ridge = 1e-10 * torch.diagonal(ata).mean() * torch.eye(len(ata), dtype=ata.dtype)
+        sol = torch.linalg.solve(ata + ridge, atb)
+        return self.lo_sq - (sol * atb).sum(0)
 
 
 def _parabola(left: float, mid: float, right: float) -> float:
@@ -103,24 +115,22 @@ def _parabola(left: float, mid: float, right: float) -> float:
 
 
 def estimate_shifts(guide: torch.Tensor, lowres: torch.Tensor, ratio: int, reach: float | None = None,
-                    coarse: float = 0.25, fine: float = 0.1, smooth: int = 5) -> np.ndarray:
+                    fine: float = 0.1, smooth: int = 5) -> np.ndarray:
     """Per-band shift ``(c, 2)`` (dy, dx in HR px) that best registers the guide to each band (step 1 of
-    the module docstring). ``reach``: largest shift searched (default half a low-res pixel plus one HR
-    pixel)."""
-    g, lo = as_float64(guide), as_float64(lowres)
+    the module docstring): all bands together on grids of 0.5 then 0.25 px over +-``reach`` (default half
+    a low-res pixel plus one HR pixel), then each band on a 7 x 7 grid of ``fine`` px around that."""
+    reg = _Registration(as_float64(guide), as_float64(lowres), ratio)
     reach = ratio / 2 + 1 if reach is None else reach
-    border = min(2, (min(lo.shape[-2:]) - 2) // 2)
-    grid = np.arange(-reach, reach + 1e-9, coarse)
-    best, best_cost = (0.0, 0.0), math.inf
-    for dy in grid:
-        for dx in grid:
-            cost = float(_residuals(g, lo, ratio, (dy, dx), border).sum())
-            if cost < best_cost:
-                best, best_cost = (float(dy), float(dx)), cost
+    best = (0.0, 0.0)
+    for step, span in ((0.5, reach), (0.25, 0.5)):
+        grid = np.arange(-span, span + 1e-9, step)
+        cands = [(best[0] + dy, best[1] + dx) for dy in grid for dx in grid]
+        costs = [float(reg.residuals(cand).sum()) for cand in cands]
+        best = cands[int(np.argmin(costs))]
     offsets = np.arange(-3, 4) * fine
-    table = torch.stack([torch.stack([_residuals(g, lo, ratio, (best[0] + oy, best[1] + ox), border)
-                                      for ox in offsets]) for oy in offsets]).numpy()  # (7, 7, c)
-    c = lo.shape[0]
+    table = torch.stack([torch.stack([reg.residuals((best[0] + oy, best[1] + ox)) for ox in offsets])
+                         for oy in offsets]).numpy()  # (7, 7, c)
+    c = lowres.shape[0]
     out = np.zeros((c, 2))
     for band in range(c):
         t = table[:, :, band]
@@ -214,11 +224,13 @@ class ZeroShotFusion(HPIHS):
     name = "hsnet-zs"
 
     def __init__(self, ratio: int, components: int = 16, feats: int = 32, steps: int = 150, lr: float = 1e-3,
-                 seed: int = 0, reach: float | None = None) -> None:
+                 seed: int = 0, reach: float | None = None, kernel: int = 1) -> None:
         super().__init__(ratio, reach=reach)
         self.components, self.feats, self.steps, self.lr, self.seed = components, feats, steps, lr, seed
-        self.margin += 2  # three 3x3 convolutions at HR: < 1 LR px each side, rounded up
+        self.kernel = kernel
+        self.margin += kernel  # three convolutions at HR (1x1 by default): < 1 LR px each side per 3x3
         self.net: nn.Sequential | None = None
+        self.alpha = 1.0  # share of the correction applied (set by fit)
         self.basis: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # mean (c,1), E (c,k), sd
         self.gstats: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -230,6 +242,10 @@ class ZeroShotFusion(HPIHS):
         guide, lowres = max(((as_float64(g), as_float64(x)) for g, x in pairs),
                             key=lambda p: p[1].shape[-1] * p[1].shape[-2])
         self._fit_net(guide, lowres)
+        self.alpha = 1.0
+        if self.net is not None:  # how much of the correction the observed cube supports (see `consistent_share`)
+            base = HPIHS.sharpen(self, guide, lowres)
+            self.alpha = consistent_share(base, self.correction(guide, base), lowres, self.ratio)
 
     def _fit_net(self, guide: torch.Tensor, lowres: torch.Tensor) -> None:
         r = self.ratio
@@ -257,9 +273,10 @@ class ZeroShotFusion(HPIHS):
         y = (u.T @ (target - base).reshape(c, -1) / sd).reshape(1, k, h, w).float()
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            net = nn.Sequential(nn.Conv2d(x_in.shape[1], self.feats, 3, padding=1), nn.ReLU(),
-                                nn.Conv2d(self.feats, self.feats, 3, padding=1), nn.ReLU(),
-                                nn.Conv2d(self.feats, k, 3, padding=1))
+            kk, pad = self.kernel, self.kernel // 2
+            net = nn.Sequential(nn.Conv2d(x_in.shape[1], self.feats, kk, padding=pad), nn.ReLU(),
+                                nn.Conv2d(self.feats, self.feats, kk, padding=pad), nn.ReLU(),
+                                nn.Conv2d(self.feats, k, kk, padding=pad))
             with torch.no_grad():
                 net[-1].weight.mul_(0.1)
                 net[-1].bias.zero_()
@@ -280,16 +297,33 @@ class ZeroShotFusion(HPIHS):
         g = (guide - self.gstats[0]) / self.gstats[1]
         return torch.cat([g, coeffs])[None].float()
 
+    def correction(self, guide: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """The network's correction of ``base`` (float64, the cube's units)."""
+        assert self.net is not None and self.basis is not None
+        _, u, sd = self.basis
+        with torch.no_grad():
+            res = self.net(self._features(guide, base))[0].double()
+        return (u @ res.reshape(u.shape[1], -1) * sd).reshape(base.shape)
+
     def sharpen(self, guide: torch.Tensor, lowres: torch.Tensor) -> torch.Tensor:
         if self.shifts is None or self.shifts.shape[0] != lowres.shape[0]:
             self.fit([(guide, lowres)])
         base = super().sharpen(guide, lowres)
-        if self.net is None or self.basis is None:
+        if self.net is None or self.basis is None or self.alpha == 0:
             return base
-        _, u, sd = self.basis
-        with torch.no_grad():
-            res = self.net(self._features(guide, base))[0].double()
-        return base + (u @ res.reshape(u.shape[1], -1) * sd).reshape(base.shape)
+        return base + self.alpha * self.correction(guide, base)
+
+
+def consistent_share(base: torch.Tensor, corr: torch.Tensor, lowres: torch.Tensor, ratio: int) -> float:
+    """The share ``a`` in [0, 1] of a correction that best keeps ``base + a * corr`` consistent with the
+    observed low-res cube (least squares of the Wald-degraded result against it). A correction learned
+    at reduced resolution may not transfer to full resolution; whatever of it the observation
+    contradicts is scaled away, so the learned step cannot undo what the classical one got right."""
+    h, w = lowres.shape[-2:]
+    d_corr = wald_degrade(corr, ratio)[..., :h, :w]
+    miss = lowres - wald_degrade(base, ratio)[..., :h, :w]
+    den = float((d_corr * d_corr).sum())
+    return float(np.clip(float((miss * d_corr).sum()) / den, 0.0, 1.0)) if den > 0 else 0.0
 
 
 @register("hpi-hs", kind="guided", neural=False, scales=RATIOS, margin=12,
@@ -307,8 +341,9 @@ def build_hpi_hs(scale: int, radius: int = 0, eps: float = 1e-4, reach: float | 
                       "learned HS fusion, no shipped weights)",
           paper="in the spirit of zero-shot HS/MS fusion (Fu et al. 2019; Z-PNN, Ciotola et al. 2022)")
 def build_hsnet_zs(scale: int, components: int = 16, feats: int = 32, steps: int = 150, seed: int = 0,
-                   reach: float | None = None, **_: object) -> ZeroShotFusion:
-    return ZeroShotFusion(scale, components=components, feats=feats, steps=steps, seed=seed, reach=reach)
+                   reach: float | None = None, kernel: int = 1, **_: object) -> ZeroShotFusion:
+    return ZeroShotFusion(scale, components=components, feats=feats, steps=steps, seed=seed, reach=reach,
+                          kernel=kernel)
 
 
 __all__ = ["HPIHS", "ZeroShotFusion", "cubic_taps", "estimate_shifts", "shifted"]

@@ -10,12 +10,17 @@ windows of a cube's bands sees what inference on the whole cube sees). Inside
 the branch, residual blocks end with a per-pixel spectral attention (a squeeze-excitation over the
 feature channels at each pixel, no spatial pooling, so a tile's centre equals the whole-image result).
 Overlapping group outputs are averaged band by band, and a small 3-D convolution block at high
-resolution smooths the residual along the spectrum and space. The output is a residual over bicubic.
+resolution smooths the residual along the spectrum and space. The output is a residual over a base:
+``base="bicubic"``, or ``base="edsr"``: a per-band EDSR x2 (run twice for x4) whose weights come from the
+shipped ``edsr-ms_x2`` (``init_from``) and stay frozen, so the spectral branch only learns what a
+band-by-band network cannot see (a departure from SSPSR, recorded in the card: with two small training
+scenes the per-band prior learned from Landsat/Sentinel-2 is worth keeping).
 
 Units: the network is unit-free. Each band is centred on its local mean and divided by one local
 contrast shared by all bands at that pixel (so the bands' relative contrast, the spectral shape of
 the detail, is kept); the predicted detail is multiplied back by that contrast. A cube in DN,
-radiance or reflectance gets the same treatment (``value_scale`` 1).
+radiance or reflectance gets the same treatment (``value_scale`` 1). The ``edsr`` base is not: it
+expects reflectance (0..2, what ``edsr-ms`` sees after its division by 10000).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from satsr.models.base import ModelCard, TorchUpscaler
+from satsr.models.edsr import EDSR
 from satsr.models.layers import PixelShuffleUpsampler, add_bicubic, conv3x3, damp_last_conv, local_stats
 from satsr.models.registry import register
 
@@ -99,10 +105,19 @@ class SGSR(nn.Module):
 
     def __init__(self, scale: int, bands: int = 0, group: int = 8, overlap: int = 2, feats: int = 48,
                  n_blocks: int = 4, reduction: int = 8, norm_sigma: float = 3.0, feats3d: int = 4,
-                 context: int = 16) -> None:
+                 context: int = 16, base: str = "bicubic", base_blocks: int = 8, base_feats: int = 48) -> None:
         super().__init__()
         if group < 1 or not 0 <= overlap < group:
             raise ValueError(f"need group >= 1 and 0 <= overlap < group, got {group} and {overlap}")
+        if base not in ("bicubic", "edsr"):
+            raise ValueError(f"base must be 'bicubic' or 'edsr', got {base!r}")
+        self.base = base
+        self.base_net: EDSR | None = None
+        if base == "edsr":
+            if scale & (scale - 1):
+                raise ValueError(f"base 'edsr' runs EDSR x2 repeatedly: scale {scale} is not a power of two")
+            self.base_net = EDSR(scale=2, bands=1, n_blocks=base_blocks, feats=base_feats)
+            self.base_net.requires_grad_(False)  # frozen: loaded from edsr-ms_x2 (init_from)
         self.scale = scale
         self.group = group
         self.overlap = overlap
@@ -147,20 +162,40 @@ class SGSR(nn.Module):
             count[:, a:a + g] += 1
         return out / count
 
+    def base_image(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-band EDSR base ``(N, C, H, W)`` (fp32, no gradient): every band as a 1-band image."""
+        assert self.base_net is not None
+        n, c, h, w = x.shape
+        y = x.reshape(n * c, 1, h, w)
+        with torch.no_grad():
+            self.base_net.eval()
+            for _ in range(int(math.log2(self.scale))):
+                y = self.base_net(y.contiguous(memory_format=torch.channels_last)).float()
+        return y.reshape(n, c, *y.shape[-2:])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z, s = self.normalise(x)
         r = self.residual(z)
         if self.spectral is not None:
             r = self.spectral(r)
-        with torch.autocast(x.device.type, enabled=False):
+        base = self.base_image(x) if self.base_net is not None else None  # bf16 in training: EDSR adds its
+        with torch.autocast(x.device.type, enabled=False):  # detail to an fp32 bicubic (add_bicubic)
             up = F.interpolate(s, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp_min(0)
+            if base is not None:
+                return base + r.float() * up
             return add_bicubic(r.float() * up, x, self.scale)
 
 
-def _margin(n_blocks: int = 4, norm_sigma: float = 3.0, **_: object) -> int:
+def _margin(n_blocks: int = 4, norm_sigma: float = 3.0, base: str = "bicubic", base_blocks: int = 8,
+            scale: int = 4, **_: object) -> int:
     # head + 2 per block + body end + upsampler + final conv and 3-D block (at HR, < 1 LR px) + bicubic
-    # (2), plus the local statistics' window
-    return 2 * n_blocks + 6 + math.ceil(3 * norm_sigma) + 2
+    # (2), plus the local statistics' window; the EDSR base: its reach per x2 pass, halved at each pass
+    # (the registry does not pass the scale: the x4 reach is used, enough for x2)
+    own = 2 * n_blocks + 6 + math.ceil(3 * norm_sigma) + 2
+    if base != "edsr":
+        return own
+    reach = sum(math.ceil((2 * base_blocks + 6) / 2**i) for i in range(int(math.log2(max(scale, 2)))))
+    return max(own, reach)
 
 
 def wrap_sgsr(net: SGSR, *, name: str, scale: int, card: ModelCard | None, device: str, margin: int,

@@ -3,7 +3,10 @@
 * ``zssr`` (Shocher, Cohen & Irani, CVPR 2018, "Zero-Shot Super-Resolution using Deep Internal
   Learning"): random crops of the input (flipped, rotated) are degraded by the scale with the chosen
   degradation, and a small CNN learns to undo that (crop -> its own downscaled copy); it is then applied
-  to the input itself.
+  to the input itself. As in the paper, crops also come from copies of the input downscaled by 0.9 ... 0.5,
+  the training inputs get a little noise (``noise``, 0.05 of a band's deviation), and x4 is done gradually:
+  a x2 network learns from the input, a second one from the first one's output, each for half the budget
+  (on small inputs this holds up far better over long budgets than one x4 network: BENCHMARKS.md).
 * ``dip`` (after Ulyanov, Vedaldi & Lempitsky, CVPR 2018, "Deep Image Prior"): a randomly initialised CNN
   is optimised so that its output, degraded, equals the input; the network's structure and the budget
   (early stopping) are the prior. Departure: the network's input is the LR image itself rather than fixed
@@ -17,6 +20,9 @@ optimiser steps, whichever ends first, with the learning rate on a cosine over t
 initial weights come from ``seed``: with a ``steps`` budget (and ``budget_s=0``) the result is
 reproducible bit for bit; a time budget gives as many steps as the machine manages. Invalid pixels never
 enter a loss (the tiler fills them with valid neighbours; their targets carry weight 0).
+
+Options (``--set``): ``budget_s``, ``steps``, ``seed``, ``degradation`` (bicubic or wald), the network's
+``feats`` and ``layers``, ``lr``, ``batch``, ``crop`` (side of the training crops, input px), ``noise``.
 
 The scene-level ``fit`` hook trains once on a sample of the scene (``satsr.api.upscale`` calls it before
 tiling); every tile then runs the fitted network. Called without a fit, each call trains on its own input.
@@ -41,7 +47,7 @@ from satsr.models.layers import add_bicubic, conv3x3, damp_last_conv
 from satsr.models.registry import register
 from satsr.ops.filters import DEGRADATIONS, wald_degrade
 from satsr.ops.geometry import dihedral
-from satsr.ops.resize import downsample_bicubic
+from satsr.ops.resize import downsample_bicubic, imresize
 
 SCALES = (2, 3, 4)
 
@@ -73,9 +79,9 @@ def degrade_tensor(x: torch.Tensor, scale: int, kind: str) -> torch.Tensor:
 
 @dataclass
 class Fitted:
-    """A trained network and the band statistics its inputs were normalised with."""
+    """The trained network(s), applied in turn, and the band statistics inputs are normalised with."""
 
-    net: ZeroShotNet
+    nets: list[ZeroShotNet]
     mean: np.ndarray  # (C,)
     std: np.ndarray  # (C,)
     steps: int
@@ -87,11 +93,10 @@ class ZeroShotUpscaler(Upscaler):
 
     scales = SCALES
     bands = None
-    loss_kind = "l1"
 
     def __init__(self, scale: int, budget_s: float = 60.0, steps: int | None = None, seed: int = 0,
                  degradation: str = "bicubic", feats: int = 32, layers: int = 6, lr: float = 1e-3,
-                 batch: int = 8, crop: int = 32) -> None:
+                 batch: int = 8, crop: int = 32, noise: float = 0.0) -> None:
         if degradation not in DEGRADATIONS:
             raise OptionError(f"{self.name}: unknown degradation {degradation!r}; use {' or '.join(DEGRADATIONS)}")
         if budget_s < 0 or (steps is not None and steps < 1) or (not budget_s and steps is None):
@@ -104,8 +109,16 @@ class ZeroShotUpscaler(Upscaler):
         self.budget_s, self.steps, self.seed = float(budget_s), steps, int(seed)
         self.degradation = degradation
         self.feats, self.layers, self.lr, self.batch, self.crop = feats, layers, lr, batch, crop
-        self.margin = layers + 3  # one LR px per 3x3 convolution, plus the bicubic path
+        self.noise = float(noise)  # zssr: std of the noise added to its training inputs (normalised units)
+        # the network's own factor and how many times it runs (zssr does x4 as x2 twice)
+        self.stage, self.stages = self.stage_plan(self.scale)
+        reach = layers + 3  # one LR px per 3x3 convolution, plus the bicubic path
+        self.margin = reach + (reach + 1) // 2 if self.stages == 2 else reach
         self.fitted: Fitted | None = None
+
+    def stage_plan(self, scale: int) -> tuple[int, int]:
+        """(factor the network learns, times it is applied): one step unless a method says otherwise."""
+        return scale, 1
 
     def describe(self) -> str:
         budget = " and ".join(([f"{self.budget_s:g} s"] if self.budget_s else [])
@@ -114,8 +127,12 @@ class ZeroShotUpscaler(Upscaler):
 
     # ------------------------------------------------------------------ the two methods differ here
 
-    def draw(self, z: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        """One training batch ``(input, target, weight)`` from normalised bands ``z`` ``(C, h, w)``."""
+    def sources(self, z: torch.Tensor, valid: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """What training crops are cut from: the normalised bands ``(C, h, w)`` and their validity."""
+        return [(z, valid)]
+
+    def draw(self, sources: list[tuple[torch.Tensor, torch.Tensor]], gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """One training batch ``(input, target, weight)`` cut from ``sources``."""
         raise NotImplementedError
 
     def loss(self, net: ZeroShotNet, inp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -138,38 +155,58 @@ class ZeroShotUpscaler(Upscaler):
         z = torch.from_numpy(((x - mean[:, None, None]) / std[:, None, None]).astype(np.float32))
         v = torch.from_numpy(ok)
         gen = torch.Generator().manual_seed(self.seed)
+        t0 = time.perf_counter()
+        nets, steps = [], 0
+        for stage in range(self.stages):  # each stage learns from the previous one's output (its budget share)
+            if stage:
+                with torch.inference_mode():
+                    z = nets[-1](z[:, None])[:, 0]
+                v = v.repeat_interleave(self.stage, -2).repeat_interleave(self.stage, -1)
+
+            def report(done: float, stage: int = stage) -> None:
+                if progress is not None:
+                    progress(min((stage + min(done, 1.0)) / self.stages, 1.0))
+
+            net, n = self._train_net(z.contiguous(), v, gen, stage, report)
+            nets.append(net)
+            steps += n
+        return Fitted(nets, mean, std, steps, time.perf_counter() - t0)
+
+    def _train_net(self, z: torch.Tensor, v: torch.Tensor, gen: torch.Generator, stage: int,
+                   report: FitProgress) -> tuple[ZeroShotNet, int]:
+        """One network trained on normalised bands ``z`` for its share of the budget; (net, steps)."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            net = ZeroShotNet(self.scale, self.feats, self.layers)
+            torch.manual_seed(self.seed + stage)
+            net = ZeroShotNet(self.stage, self.feats, self.layers)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        sources = self.sources(z, v)
         t0 = time.perf_counter()
         step = 0
         net.train()
         while True:
             done = self._done(step, time.perf_counter() - t0)
-            if progress is not None:
-                progress(min(done, 1.0))
+            report(done)
             if done >= 1.0:
                 break
             for group in opt.param_groups:  # cosine decay over the budget, to 1% of the start
                 group["lr"] = self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
-            inp, target, weight = self.draw(z, v, gen)
+            inp, target, weight = self.draw(sources, gen)
             if weight.sum() > 0:
                 opt.zero_grad(set_to_none=True)
                 self.loss(net, inp, target, weight).backward()
                 opt.step()
             step += 1
-        net.eval()
-        return Fitted(net, mean, std, step, time.perf_counter() - t0)
+        return net.eval(), step
 
     def _done(self, step: int, seconds: float) -> float:
-        """Share of the budget used: the larger of the step and time shares."""
-        by_steps = step / self.steps if self.steps else 0.0
-        by_time = seconds / self.budget_s if self.budget_s else 0.0
+        """Share of one network's budget used (the budget split over the stages): the larger of the step
+        and time shares."""
+        by_steps = step * self.stages / self.steps if self.steps else 0.0
+        by_time = seconds * self.stages / self.budget_s if self.budget_s else 0.0
         return max(by_steps, by_time)
 
     def call_masked(self, x: np.ndarray, valid: np.ndarray | None) -> Array:
-        """The fitted network on ``x``; without a prior ``fit``, one trained on ``x`` itself."""
+        """The fitted network(s) on ``x``; without a prior ``fit``, trained on ``x`` itself."""
         arr = np.asarray(to_numpy(x))
         fitted = self.fitted or self._train(arr, valid, None)
         if arr.ndim != 3 or arr.shape[0] != fitted.mean.size:
@@ -177,19 +214,24 @@ class ZeroShotUpscaler(Upscaler):
         z = (arr - fitted.mean[:, None, None]) / fitted.std[:, None, None]
         with torch.inference_mode():
             t = torch.from_numpy(z.astype(np.float32))[:, None]
-            y = torch.cat([fitted.net(chunk) for chunk in t.split(16)])[:, 0].numpy()
+            for net in fitted.nets:
+                t = torch.cat([net(chunk) for chunk in t.split(16)])
+            y = t[:, 0].numpy()
         out = y.astype(np.float64) * fitted.std[:, None, None] + fitted.mean[:, None, None]
         return out.astype(np.float64 if arr.dtype == np.float64 else np.float32)
 
     def __call__(self, x: Array) -> Array:
         return self.call_masked(np.asarray(to_numpy(x)), None)
 
-    def random_crop(self, z: torch.Tensor, valid: torch.Tensor, size: int,
+    def random_crop(self, sources: list[tuple[torch.Tensor, torch.Tensor]], size: int,
                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A ``size`` x ``size`` crop of one band (mostly valid when possible), randomly flipped/rotated."""
-        c, h, w = z.shape
-        size = min(size, h, w)
+        """A ``size`` x ``size`` crop of one band of one source (chosen in proportion to its area; mostly
+        valid when possible), randomly flipped/rotated."""
+        area = torch.tensor([float(src.shape[-1] * src.shape[-2]) for src, _ in sources])
         for _ in range(8):  # prefer crops with some valid pixels (masked scenes)
+            z, valid = sources[int(torch.multinomial(area, 1, generator=gen))]
+            c, h, w = z.shape
+            size = min(size, h, w)
             b = int(torch.randint(c, (1,), generator=gen))
             y0 = int(torch.randint(h - size + 1, (1,), generator=gen))
             x0 = int(torch.randint(w - size + 1, (1,), generator=gen))
@@ -216,18 +258,42 @@ class ZSSR(ZeroShotUpscaler):
 
     name = "zssr"
 
-    def draw(self, z: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        s = self.scale
+    def stage_plan(self, scale: int) -> tuple[int, int]:
+        """x4 gradually, as the paper does for large factors: a x2 network learns from the input (its training
+        pairs are 4 times larger than x4 ones could be, which matters on small inputs), then a second one
+        from the first one's output, each for half the budget."""
+        return (2, 2) if scale == 4 else (scale, 1)
+
+    def sources(self, z: torch.Tensor, valid: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The bands and, as in the paper, copies downscaled by 0.9 ... 0.5: more (and more varied) examples
+        of how the scene's structures look one scale down. A downscaled pixel is valid when everything it
+        was made from was."""
+        levels = [(z, valid)]
+        h, w = z.shape[-2:]
+        for f in (0.9, 0.8, 0.7, 0.6, 0.5):
+            oh, ow = round(h * f), round(w * f)
+            if min(oh, ow) < min(self.crop, h, w):
+                break
+            small = imresize(z, (oh, ow))
+            ok = imresize(valid.float(), (oh, ow), kernel="bilinear") > 1 - 1e-6
+            levels.append((small.contiguous(), ok))
+        return levels
+
+    def draw(self, sources: list[tuple[torch.Tensor, torch.Tensor]], gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        s = self.stage
         fathers, weights = [], []
-        size = min(self.crop, z.shape[-2], z.shape[-1]) // s * s  # small crops: many, so it generalises
+        h, w = sources[0][0].shape[-2:]
+        size = min(self.crop, h, w) // s * s  # small crops: many, so it generalises
         if size < s:
-            raise OptionError(f"zssr: the input ({z.shape[-1]}x{z.shape[-2]} px) is too small to learn x{s} from")
+            raise OptionError(f"zssr: the input ({w}x{h} px) is too small to learn x{s} from")
         for _ in range(self.batch):
-            father, fv = self.random_crop(z, valid, size, gen)
+            father, fv = self.random_crop(sources, size, gen)
             fathers.append(father)
             weights.append(fv)
         hr = torch.stack(fathers)[:, None].contiguous()
         sons = degrade_tensor(hr, s, self.degradation)
+        if self.noise > 0:  # as in the paper: robust to noisy inputs, and to its own first pass at x4
+            sons = sons + self.noise * torch.randn(sons.shape, generator=gen)
         return sons, hr, torch.stack(weights)[:, None].float()
 
     def loss(self, net: ZeroShotNet, inp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -240,10 +306,10 @@ class DIP(ZeroShotUpscaler):
     name = "dip"
     edge = 2  # LR px at a crop's edge left out of the loss (the degradation reads outside the crop there)
 
-    def draw(self, z: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    def draw(self, sources: list[tuple[torch.Tensor, torch.Tensor]], gen: torch.Generator) -> tuple[torch.Tensor, ...]:
         crops, weights = [], []
         for _ in range(self.batch):
-            crop, cv = self.random_crop(z, valid, self.crop, gen)
+            crop, cv = self.random_crop(sources, self.crop, gen)
             crops.append(crop)
             w = cv.float().clone()
             e = min(self.edge, (w.shape[-1] - 1) // 2)
@@ -258,12 +324,12 @@ class DIP(ZeroShotUpscaler):
         return (F.mse_loss(back, target, reduction="none") * weight).sum() / weight.sum()
 
 
-def _factory(cls: type[ZeroShotUpscaler], default_budget: float) -> Any:
+def _factory(cls: type[ZeroShotUpscaler], default_budget: float, default_noise: float) -> Any:
     def build(scale: int, budget_s: float = default_budget, steps: int | None = None, seed: int = 0,
               degradation: str = "bicubic", feats: int = 32, layers: int = 6, lr: float = 1e-3, batch: int = 8,
-              crop: int = 32) -> ZeroShotUpscaler:
+              crop: int = 32, noise: float = default_noise) -> ZeroShotUpscaler:
         return cls(scale, budget_s=budget_s, steps=steps, seed=seed, degradation=degradation, feats=feats,
-                   layers=layers, lr=lr, batch=batch, crop=crop)
+                   layers=layers, lr=lr, batch=batch, crop=crop, noise=noise)
 
     return build
 
@@ -271,8 +337,8 @@ def _factory(cls: type[ZeroShotUpscaler], default_budget: float) -> Any:
 register("zssr", kind="sisr", neural=False, scales=SCALES, margin=9,
          description="zero-shot SR: a small CNN trained at run time on the input and its own downscaled copy "
                      "(--set budget_s=60, steps, seed, degradation=bicubic|wald)",
-         paper="Shocher et al. 2018, Zero-Shot Super-Resolution using Deep Internal Learning")(_factory(ZSSR, 60.0))
+         paper="Shocher et al. 2018, Zero-Shot Super-Resolution using Deep Internal Learning")(_factory(ZSSR, 60.0, 0.05))
 register("dip", kind="sisr", neural=False, scales=SCALES, margin=9,
          description="deep image prior: a CNN fitted so that its output, degraded, equals the input "
                      "(--set budget_s=120, steps, seed, degradation=bicubic|wald)",
-         paper="Ulyanov et al. 2018, Deep Image Prior")(_factory(DIP, 120.0))
+         paper="Ulyanov et al. 2018, Deep Image Prior")(_factory(DIP, 120.0, 0.0))

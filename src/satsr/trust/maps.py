@@ -126,6 +126,13 @@ class TrustUpscaler(Upscaler):
     def __call__(self, x: Any) -> np.ndarray:
         return self.call_masked(np.asarray(x), None)
 
+    def memory_bytes(self, bands: int, height: int, width: int) -> int:
+        """The wrapped model's call, plus the float64 predictions kept for the maps (8 with uncertainty),
+        their projections and the maps."""
+        out_px = height * self.scale * width * self.scale
+        members = 8 if self.options.uncertainty else 1
+        return int(self.base.memory_bytes(bands, height, width)) + (2 * members + 4) * 8 * bands * out_px
+
     def fit(self, x: np.ndarray | None, valid: np.ndarray | None = None,
             progress: FitProgress | None = None) -> None:
         """The wrapped model's scene-level fit: its maps then describe the one fitted model."""
