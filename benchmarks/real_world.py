@@ -53,14 +53,17 @@ def synthetic_gain(model: str, scale: int) -> float | None:
     card = next((c for c in cards if c.scale == scale), cards[0] if cards else None)
     if card is None:
         return None
+    # An independent validation set (model and bicubic PSNR side by side) beats the training holdout.
+    held = None
     for entry in card.metrics.values():
-        if isinstance(entry, dict) and "psnr_gain" in entry and entry.get("scale", scale) == scale:
-            return float(entry["psnr_gain"])
-        if isinstance(entry, dict) and f"x{scale}" in entry and isinstance(entry[f"x{scale}"], dict):
-            sub = entry[f"x{scale}"]
-            if "psnr_gain" in sub:
-                return float(sub["psnr_gain"])
-    return None
+        if not isinstance(entry, dict) or entry.get("scale", scale) != scale:
+            continue
+        ours, bicubic = entry.get("model"), entry.get("bicubic")
+        if isinstance(ours, dict) and isinstance(bicubic, dict) and "psnr" in ours and "psnr" in bicubic:
+            return round(float(ours["psnr"]) - float(bicubic["psnr"]), 4)
+        if "psnr_gain" in entry and held is None:
+            held = float(entry["psnr_gain"])
+    return held
 
 
 def main() -> None:

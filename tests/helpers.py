@@ -141,3 +141,16 @@ def misr_config(tmp_path: Path, steps: int) -> Path:
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def run_cli(args: Sequence[object], capsys: Any) -> tuple[int, str, str]:
+    """``satsr ARGS...`` in this process: (exit code, stdout, stderr) as a user would see them."""
+    from satsr.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

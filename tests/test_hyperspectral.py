@@ -12,8 +12,7 @@ import pytest
 import torch
 from affine import Affine
 
-from helpers import smooth_image, write_geotiff
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff
 from satsr.data.base import open_dataset
 from satsr.data.cubes import band_ranges, outside
 from satsr.errors import InputError
@@ -22,16 +21,6 @@ from satsr.models.hs_fusion import estimate_shifts, shifted
 from satsr.models.sgsr import band_windows
 from satsr.ops.filters import wald_degrade
 from satsr.sharpen import sharpen_arrays, sharpen_files
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def spectral_cube(bands: int, size: int, seed: int = 0) -> np.ndarray:

@@ -47,3 +47,17 @@ def test_value_range_outside_the_card_warns(tmp_path: Path, capsys: pytest.Captu
     src = write_geotiff(tmp_path / "in.tif", data, transform=Affine(1.0, 0, 400000, 0, -1.0, 5000000))
     code, err = _run(["upscale", src, tmp_path / "out.tif", "-s", "2", "-m", "edsr", "-q"], capsys)
     assert code == 0 and "satsr: warning:" in err and "expects values in 0-255" in err
+
+
+def test_shipped_edsr_real_is_unit_free() -> None:
+    """edsr-real is trained on Sentinel-2 reflectance and runs on 8-bit renders of it: a gain on the input
+    (8-bit -> 16-bit digital numbers) scales the output by the same gain, with the shipped weights."""
+    from satsr.models.registry import create
+
+    up = create("edsr-real", 2)
+    img = smooth_image(3, 40, 40, seed=11, lo=20, hi=200).astype(np.float32)
+    out8 = up(img)
+    out16 = up(img * 40.0)
+    assert out8.shape == (3, 80, 80)
+    np.testing.assert_allclose(out16 / 40.0, out8, rtol=1e-4, atol=1e-3)
+    assert float(np.abs(out8 - create("bicubic", 2)(img)).mean()) > 0.05  # the detail is not zero

@@ -12,8 +12,7 @@ import rasterio
 import torch
 from affine import Affine
 
-from helpers import smooth_image, write_geotiff
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff
 from satsr.data.base import open_dataset
 from satsr.errors import InputError
 from satsr.evaluate.video import temporal_scores
@@ -21,16 +20,6 @@ from satsr.io.image import read_image, write_image
 from satsr.models import registry
 from satsr.ops.frames import shot_bounds, window_order
 from satsr.video import upscale_frames
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code: int, err: str) -> None:

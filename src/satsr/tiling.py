@@ -223,23 +223,28 @@ def process_rss() -> int:
 
 
 def tile_bytes(plan: TilePlan, count: int, model: Any, *, groups: int = 1, block_rows: int = 512,
-               batch: int = 1, itemsize: int = 4) -> tuple[int, int]:
-    """Peak bytes a run of ``plan`` needs beyond the process itself: ``(host, model)`` where ``model`` is
-    the largest window's model memory (``model.memory_bytes``, times ``batch`` windows) and ``host`` the
-    engine's own buffers: two input strips (one read ahead; raw, working copy and validity), two output
-    row buffers (one being written), one block row being cast, the windows handed to the model and their
-    outputs."""
+               batch: int = 1, itemsize: int = 4) -> tuple[int, int, int]:
+    """Peak bytes a run of ``plan`` needs beyond what the process holds already, as
+    ``(while the model runs, while tiles are blended and written, the model's own)``: input strips (one
+    read ahead; raw, working copy and validity), the model's input windows, output row buffers (one
+    accumulating, one being written; calloc'd, so resident only once blended into), the tiles' outputs,
+    one block row being cast for writing; and the largest window's model memory (``model.memory_bytes``,
+    times ``batch`` windows), which holds its own output."""
     rows = max(b - a for a, b in plan.rows)
     cols = max(b - a for a, b in plan.cols)
     ctx = plan.context
     wh, ww = min(plan.height, rows + 2 * ctx), min(plan.width, cols + 2 * ctx)
     out_w = plan.out(plan.width)
+    many = len(plan.rows) > 1
     strip_rows = min(plan.height, rows + 2 * (ctx + plan.margin))
-    strip = 2 * count * strip_rows * plan.width * (2 * itemsize + 1)
-    buffers = 2 * count * groups * (plan.out(rows) + 2 * block_rows) * out_w * itemsize
-    cast = count * groups * block_rows * out_w * (itemsize + 1 + itemsize)
-    windows = batch * count * (wh * ww * 2 * itemsize + groups * plan.out(wh) * plan.out(ww) * itemsize)
-    return strip + buffers + cast + windows, batch * int(model.memory_bytes(count, wh, ww))
+    strips = (2 if many else 1) * count * strip_rows * plan.width * (2 * itemsize + 1)
+    buffer = count * groups * (plan.out(rows) + (block_rows if many else 0)) * out_w * itemsize
+    windows = batch * count * wh * ww * itemsize
+    outputs = batch * count * groups * plan.out(rows) * plan.out(cols) * itemsize
+    cast = count * groups * block_rows * out_w * (itemsize + 2)
+    computing = strips + windows + (buffer + cast if many else 0)  # the previous strip may be being written
+    blending = strips + (2 if many else 1) * buffer + outputs + cast
+    return computing, blending, batch * int(model.memory_bytes(count, wh, ww))
 
 
 def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: float, overlap: int = 32,
@@ -248,7 +253,7 @@ def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: 
     """The tile size ``--max-memory`` allows: the fewest tiles (None: the whole image in one) whose run fits
     in ``max_memory`` bytes of this process's resident memory, counted from what it holds now
     (``process_rss``), by ``tile_bytes``. A model on another device (a GPU) is held to
-    ``device_memory`` instead. Fewest tiles, because each carries ``context`` px of the model's margin on
+    ``device_memory`` instead (the host then holds the tiles' outputs only). Fewest tiles, because each carries ``context`` px of the model's margin on
     every side that is computed twice; with k tiles a side the tile is the smallest that covers the image
     in k spans. At least 64 px, or the margin's context, however small the budget."""
     scale = as_scale(model.scale)
@@ -256,19 +261,19 @@ def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: 
     unit = unit_of(scale)
     free = max_memory - process_rss()
     side = max(height, width)
-    floor = round_up(max(64, 2 * overlap + 16, 2 * margin), 16)
+    floor = round_up(max(64, 2 * overlap + 16, 2 * margin), unit)
     tile = None
     for k in range(1, side + 1):
-        tile = None if k == 1 else round_up(round_up(-(-(side + (k - 1) * overlap) // k), 16), unit)
+        tile = None if k == 1 else round_up(-(-(side + (k - 1) * overlap) // k), unit)
         if tile is not None and tile < floor:
             return floor
         plan = plan_tiles(height, width, tile=tile, overlap=overlap, margin=margin, scale=scale)
-        host, dev = tile_bytes(plan, count, model, groups=max(1, int(model.output_groups)),
-                               block_rows=block_rows, batch=batch, itemsize=itemsize)
+        computing, blending, in_model = tile_bytes(plan, count, model, groups=max(1, int(model.output_groups)),
+                                                   block_rows=block_rows, batch=batch, itemsize=itemsize)
         if device_memory is None:
-            if host + dev <= free:
+            if max(computing + in_model, blending) <= free:
                 return tile
-        elif host <= free and dev <= device_memory:
+        elif max(computing, blending) <= free and in_model <= device_memory:
             return tile
     return tile
 

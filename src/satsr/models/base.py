@@ -449,10 +449,10 @@ class TorchUpscaler(Upscaler):
         return [y[i].astype(xs[i].dtype, copy=False) for i in range(len(xs))]
 
     def memory_bytes(self, bands: int, height: int, width: int) -> int:
-        """Peak activation bytes of one call, on this model's device: the network's own estimate when it
-        has one (``memory_bytes(n, h, w, element)``, e.g. EDSR's row stream), else a measurement
-        (``peak_activation_bytes`` of a forward on a 48 x 48 input, per output pixel, once per band
-        count), plus the float32 output on its way back."""
+        """Peak activation bytes of one call (its output included), on this model's device: the network's
+        own estimate when it has one (``memory_bytes(n, h, w, element)``, e.g. EDSR's row stream), else a
+        measurement (``peak_activation_bytes`` of a forward on a 48 x 48 input, per output pixel, once per
+        band count)."""
         out_px = out_index(height, self.scale) * out_index(width, self.scale)
         own = getattr(self.net, "memory_bytes", None)
         if callable(own):
@@ -465,7 +465,7 @@ class TorchUpscaler(Upscaler):
                     peak = peak_activation_bytes(lambda: self.forward(probe))
                 self._probed[bands] = peak / (out_index(48, self.scale) ** 2)
             rows = int(self._probed[bands] * out_px)
-        return rows + 2 * 4 * bands * out_px
+        return rows
 
     def apply(self, x: np.ndarray, valid: np.ndarray | None = None, out_dtype: Any = np.float32,
               out_hw: tuple[int, int] | None = None) -> np.ndarray:

@@ -107,7 +107,7 @@ class EDSR(nn.Module):
             active = body + 3 * tail_rows * s * s * per_row
         else:  # the tail runs on the body's whole output, the other maps freed
             active = max(body, h * per_row + int((2.25 * s * s + 1) * h * per_row))
-        out = 3 * bands * h * w * s * s * element  # output, bicubic base, their sum
+        out = 2 * bands * h * w * s * s * element  # output and its bicubic base (added in place)
         local = 6 * bands * h * w * element if self.normalize == "local" else 0
         return n * (active + out + local)
 

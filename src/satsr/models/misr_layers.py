@@ -217,6 +217,21 @@ def masked_softmax_pool(feats: torch.Tensor, scores: torch.Tensor, weight: torch
 # ----------------------------------------------------------------------------- the Fuser wrapper
 
 
+def stack_tensors(frames: Array, masks: Array | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stack as tensors on ``device``: frames ``(T, C, h, w)`` (a ``(T, h, w)`` stack gets one band) and
+    boolean clear masks ``(T, h, w)`` (all clear when None)."""
+    x = to_tensor(frames, device)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise ValueError(f"expected frames (T, bands, h, w), got shape {tuple(x.shape)}")
+    t, _, h, w = x.shape
+    if masks is None:
+        return x, torch.ones(t, h, w, dtype=torch.bool, device=device)
+    m = masks if isinstance(masks, torch.Tensor) else torch.from_numpy(np.array(masks))
+    return x, (m.to(device) > 0).reshape(t, h, w)
+
+
 def integer_align(frames: torch.Tensor, masks: torch.Tensor, shifts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Move each frame by its registration shift rounded to whole pixels; pixels moved in from
     outside the frame are marked not clear. ``shifts`` ``(T, 2)`` as ``satsr.ops.registration`` gives them."""
@@ -276,17 +291,8 @@ class NeuralFuser(Fuser):
 
     @torch.inference_mode()
     def fuse_with_uncertainty(self, frames: Array, masks: Array | None) -> tuple[Array, Array | None]:
-        x = to_tensor(frames, self.device)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4:
-            raise ValueError(f"expected frames (T, bands, h, w), got shape {tuple(x.shape)}")
+        x, m = stack_tensors(frames, masks, self.device)
         t, c, h, w = x.shape
-        if masks is None:
-            m = torch.ones(t, h, w, dtype=torch.bool, device=self.device)
-        else:
-            m = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks)
-            m = (m.to(self.device) > 0).reshape(t, h, w)
         m = m & torch.isfinite(x).all(1)
         clearance = m.float().mean((1, 2))
         order = torch.argsort(-clearance, stable=True)

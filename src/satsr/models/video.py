@@ -19,15 +19,15 @@ learns to use the single-image path and to distrust frames that do not match.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satsr.arrays import Array, like_input, to_tensor
+from satsr.arrays import Array, like_input
 from satsr.errors import OptionError
 from satsr.models.base import Fuser, ModelCard
 from satsr.models.layers import ResBlock, add_bicubic, conv3x3, damp_last_conv
+from satsr.models.misr_layers import stack_tensors
 from satsr.models.registry import register
 
 
@@ -151,18 +151,10 @@ class VideoFuser(Fuser):
 
     @torch.inference_mode()
     def fuse_with_uncertainty(self, frames: Array, masks: Array | None = None) -> tuple[Array, None]:
-        x = to_tensor(frames, self.device)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4:
-            raise ValueError(f"expected frames (T, bands, h, w), got shape {tuple(x.shape)}")
+        x, m = stack_tensors(frames, masks, self.device)
         t, c, h, w = x.shape
         if c != self.net.bands:
             raise OptionError(f"{self.describe()} takes frames of {self.net.bands} band(s), got {c}")
-        if masks is None:
-            m = torch.ones(t, h, w, dtype=torch.bool, device=self.device)
-        else:
-            m = masks if isinstance(masks, torch.Tensor) else torch.from_numpy(np.array(masks, dtype=bool))
             m = (m.to(self.device) > 0).reshape(t, h, w)
         s = self.scale
         out = torch.empty(c, h * s, w * s, device=self.device)
