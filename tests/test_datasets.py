@@ -59,8 +59,10 @@ def test_split_keys_are_deterministic_and_disjoint() -> None:
 
 
 def test_registry_names_every_kind_and_refuses_unknown_ones(tmp_path: Path) -> None:
-    assert set(dataset_kinds()) == {"folders", "oli2msi", "probav", "sen2venus", "ucmerced", "worldstrat"}
-    with pytest.raises(OptionError, match="known datasets: folders, oli2msi"):
+    assert set(dataset_kinds()) == {
+        "cubes", "folders", "oli2msi", "probav", "sen2venus", "ucmerced", "video", "worldstrat"
+    }
+    with pytest.raises(OptionError, match="known datasets: cubes, folders, oli2msi"):
         open_dataset("div2k", tmp_path)
     with pytest.raises(OptionError, match="does not take option.*colour.*takes: subset"):
         open_dataset("sen2venus", tmp_path, colour=True)
@@ -349,7 +351,7 @@ def test_configs_name_datasets_and_bad_ones_are_refused(tmp_path: Path) -> None:
 
     cfg, _ = load_config(_config(tmp_path, {"dataset": "oli2msi", "root": "om", "split": "train"}))
     assert cfg.data.dataset == "oli2msi" and cfg.data.split == "train"
-    with pytest.raises(InputError, match=r"at 'data': .*unknown dataset 'div2k'; known datasets: folders"):
+    with pytest.raises(InputError, match=r"at 'data': .*unknown dataset 'div2k'; known datasets: cubes, folders"):
         load_config(_config(tmp_path, {"dataset": "div2k", "root": "x"}))
     with pytest.raises(InputError, match="needs `root`"):
         load_config(_config(tmp_path, {"dataset": "oli2msi"}))

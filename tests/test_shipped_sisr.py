@@ -20,8 +20,13 @@ S2_HELD_OUT = DATA / "sentinel2" / "dsen2" / "S2A_MSIL1C_20170527_T33UUB_10m.tif
 
 
 def _trained_with(card: object) -> str:
-    """The degradation the weights were trained on: bicubic (the UC Merced RGB protocol) or wald (multispectral)."""
+    """The degradation the weights were trained on: bicubic (the UC Merced RGB protocol), wald (multispectral)
+    or real (pairs of two sensors: judged on their own held-out strip in test_real_world.py, since they learn
+    the target sensor's look and a synthetic bicubic pair is outside where they are valid)."""
     config = (card.training or {}).get("config") or {}  # type: ignore[attr-defined]
+    validity = card.validity  # type: ignore[attr-defined]
+    if isinstance(validity, dict) and str(validity.get("trained_on", "")).startswith("REAL"):
+        return "real"
     return str((config.get("degradation") or {}).get("kind", "bicubic"))
 
 
