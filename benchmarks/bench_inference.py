@@ -13,7 +13,8 @@ then a summary.
   (``--max-memory 1.5GB``) on a ``--size`` px RGB uint8 GeoTIFF, in a subprocess: wall time and peak RSS
   (``os.wait4``); and ``satsr.api.upscale`` of the same file in this process; both against the model call.
 * ``--tiling-size 2048 --tiling-scale 2``: ``satsr.api.upscale`` of a 2048 px RGB GeoTIFF with EDSR x2 at
-  default settings (file to file) against one whole-image model call, interleaved.
+  default settings (file to file) against one whole-image model call, interleaved (no warm-up: each
+  call takes minutes).
 * ``--psnr``: UC Merced val (``../shared/data/ucmerced/val``) PSNR of ``edsr`` at ``--scale`` in fp32 and
   bf16 (``satsr.evaluate.sisr.evaluate_sisr`` with ``options={"precision": "bf16"}``).
 
@@ -40,14 +41,15 @@ from affine import Affine
 
 from satsr.models import registry
 from satsr.models.base import TorchUpscaler, peak_activation_bytes
+from satsr.models.layers import whole_maps
 
 UCM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucmerced" / "val"
 
 
-def best_times(variants: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def best_times(variants: dict[str, Callable[[], object]], repeats: int, warmup: bool = True) -> dict[str, float]:
     """Best wall time of each variant over ``repeats`` rounds, variants interleaved within a round (after
-    one warm-up call each: allocations, oneDNN primitives)."""
-    for fn in variants.values():
+    one warm-up call each: allocations, oneDNN primitives; ``warmup=False`` for calls of minutes)."""
+    for fn in variants.values() if warmup else ():
         fn()
     best = {k: float("inf") for k in variants}
     for _ in range(repeats):
@@ -75,7 +77,7 @@ def bench_arch(name: str, scale: int, size: int, repeats: int) -> dict[str, obje
     xt = torch.from_numpy(x)[None]
 
     def run_plain() -> object:
-        with torch.no_grad():
+        with torch.no_grad(), whole_maps():  # whole maps: satsr's EDSR would row-stream under no_grad
             return plain(xt)
 
     variants: dict[str, Callable[[], object]] = {"plain": run_plain, "satsr_fp32": lambda: fp32(x),
@@ -179,7 +181,7 @@ def bench_tiling(name: str, scale: int, size: int, repeats: int) -> dict[str, ob
         tile = choose_tile(size, size, 3, m, max_memory=1.5e9)
         times = best_times({"whole_image_call": lambda: m.apply(x, None, np.float32),
                             "upscale_default": lambda: upscale(src, scale=scale, model=name, out=Path(tmp) / "o.tif",
-                                                               overwrite=True)}, repeats)
+                                                               overwrite=True)}, repeats, warmup=False)
     return {"part": "tiling", "model": name, "scale": scale, "size": size, "threads": torch.get_num_threads(),
             "default_tile": tile, "whole_image_call_s": round(times["whole_image_call"], 2),
             "upscale_default_s": round(times["upscale_default"], 2),

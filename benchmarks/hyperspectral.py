@@ -79,14 +79,15 @@ def pan() -> dict:
             outputs[model] = arr
     guide = read_image(pan_path)
     sel = [b - 1 for b in HYPERION_RGB]
-    lo, hi = np.percentile(outputs["hpi-hs"][sel], (2, 98))
+    # the PAN mapped into each displayed band's 2-98 % range of the reference panel: shown grey
+    lo, hi = (np.percentile(outputs["hpi-hs"][sel], q, axis=(1, 2))[:, None, None] for q in (2, 98))
     p_lo, p_hi = np.percentile(guide, (2, 98))
-    pan_shown = lo + (np.repeat(guide, 3, 0) - p_lo) * (hi - lo) / max(p_hi - p_lo, 1e-12)  # in the cube's range
+    pan_shown = lo + (guide - p_lo) * (hi - lo) / max(p_hi - p_lo, 1e-12)
     panels = [Panel("Hyperion 30 m (nearest)", read_image(cube)[sel], upscale=3),
               Panel("ALI PAN 10 m (guide)", pan_shown),
               *[Panel(m, outputs[m][sel]) for m in ("bicubic", "hpi-hs", "hsnet-zs")]]
     FIGURES.mkdir(exist_ok=True)
-    fig = comparison_figure(panels, FIGURES / "hyperspectral_pan_fusion.png", crop=(0, 0, 216), reference=3,
+    fig = comparison_figure(panels, FIGURES / "hyperspectral_pan_fusion.png", crop=(21, 0, 174), reference=3,
                             title="Real 3x pair: EO-1 Hyperion (bands 29/20/11) + ALI PAN, `satsr sharpen`")
     res["figure"] = str(Path(fig).relative_to(ROOT))
     return res

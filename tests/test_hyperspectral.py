@@ -158,6 +158,15 @@ def test_a_guide_that_does_not_cover_the_cube_is_one_error_and_no_output(tmp_pat
     code, _, err = run_cli(["sharpen", "--guide", guide, "--lowres", cube, "--model", "hpi-hs", out], capsys)
     assert code == 2 and err.startswith("satsr: error: ") and err.count("\n") == 1, err
     assert not out.exists() and not list(tmp_path.glob(".satsr-tmp-*"))
+    # the right size but another place (georeferenced, 3 km east of the cube): it does not cover it
+    cube_g = write_geotiff(tmp_path / "cube_g.tif", spectral_cube(8, 20).astype(np.float32),
+                           transform=Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0))
+    far = write_geotiff(tmp_path / "far.tif", np.ones((1, 60, 60), np.float32),
+                        transform=Affine(10.0, 0.0, 503000.0, 0.0, -10.0, 4200000.0))
+    code, _, err = run_cli(["sharpen", "--guide", far, "--lowres", cube_g, "--model", "hpi-hs", out], capsys)
+    assert code == 2 and err.startswith("satsr: error: ") and err.count("\n") == 1, err
+    assert "cube_g.tif" in err and "does not cover" in err, err
+    assert not out.exists() and not list(tmp_path.glob(".satsr-tmp-*"))
 
 
 def test_sharpen_writes_a_cube_on_the_guide_grid(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,9 @@ from satsr.models.registry import list_cards
 
 L8_HELD_OUT = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "landsat" / "l8"
                / "LC08_L1TP_224077_20200518_20200518_01_RT_B2.TIF")
-MISR_CARDS = [c for c in list_cards() if c.kind == "misr"]
+# revisit fusers only: video models (trained on frame windows, swvsr) are tested in test_video.py
+MISR_CARDS = [c for c in list_cards() if c.kind == "misr"
+              and c.training.get("config", {}).get("data", {}).get("dataset") != "video"]
 
 
 Stack = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -125,7 +125,8 @@ def test_bad_max_memory_is_one_line(value: str, problem: str, make_geotiff, tmp_
     with pytest.raises(SystemExit) as exc:
         main(["upscale", str(src), str(tmp_path / "o.tif"), "--scale", "2", "--max-memory", value, "-q"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("satsr: error: --max-memory") and problem in err[0]
+    assert exc.value.code == 2 and len(err) == 1
+    assert err[0].startswith("satsr: error: --max-memory") and problem in err[0]
 
 
 def test_max_memory_and_tile_options_reach_the_engine(make_geotiff, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +137,7 @@ def test_max_memory_and_tile_options_reach_the_engine(make_geotiff, tmp_path: Pa
     main(["upscale", str(src), str(tmp_path / "a.tif"), "-s", "2", "-q"])  # 1.5 GB: one tile
     main(["upscale", str(src), str(tmp_path / "b.tif"), "-s", "2", "-q", "--tile", "48"])
     monkeypatch.setattr(tiling, "process_rss", lambda: 0)
-    main(["upscale", str(src), str(tmp_path / "c.tif"), "-s", "2", "-q", "--max-memory", "2MB"])
+    main(["upscale", str(src), str(tmp_path / "c.tif"), "-s", "2", "-q", "--max-memory", "500KB"])
     assert seen[0] is None and seen[1] == 48 and seen[2] is not None and seen[2] < 120
     files = []
     for n in "abc":
@@ -144,3 +145,90 @@ def test_max_memory_and_tile_options_reach_the_engine(make_geotiff, tmp_path: Pa
             files.append(ds.read().astype(int))
     # tiles agree with the whole image up to float rounding of the blend: at most 1 DN after rounding
     assert np.abs(files[0] - files[1]).max() <= 1 and np.abs(files[0] - files[2]).max() <= 1
+
+
+@pytest.mark.parametrize("kernel", ["nearest", "bicubic", "lanczos"])
+@pytest.mark.parametrize("scale", [2, 4, 2.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_classical_memory_estimate_bounds_the_measured_peak(kernel: str, scale: float, dtype: type) -> None:
+    """``memory_bytes`` of the classical kernels (what ``--max-memory`` divides) covers the peak numpy
+    allocates in a call (``tracemalloc``), the output included, without overstating it more than 5 times."""
+    import tracemalloc
+
+    model = registry.create(kernel, scale)
+    x = np.random.default_rng(0).random((2, 90, 70)).astype(dtype)
+    tracemalloc.start()
+    try:
+        y = model.apply(x, None, dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    est = model.memory_bytes(2, 90, 70)
+    assert y.shape[0] == 2 and peak <= est <= 5 * peak, (peak, est)
+
+
+def test_ample_tile_stops_tiles_growing(no_rss) -> None:  # type: ignore[no-untyped-def]
+    """A classical kernel on a scene that needs tiling gets tiles of ``ample_tile`` px, not the largest the
+    budget allows; a scene that fits whole still runs whole; a tight budget still gives smaller tiles."""
+    model = registry.create("bicubic", 2)
+    assert model.ample_tile == 768
+    big = choose_tile(10000, 10000, 1, model, max_memory=1.5e9)
+    assert big == 768
+    model.ample_tile = None  # type: ignore[misc]
+    uncapped = choose_tile(10000, 10000, 1, model, max_memory=1.5e9)
+    assert uncapped is not None and uncapped > 768
+    del model.ample_tile
+    assert choose_tile(1000, 900, 1, model, max_memory=1.5e9) is None
+    tight = choose_tile(10000, 10000, 1, model, max_memory=3e8)
+    assert tight is not None and tight < 768
+    # the capped tiles give the whole image's result (the kernel's margin is exact)
+    x = smooth_image(1, 300, 260, seed=4).astype(np.float32)
+    assert np.allclose(upscale(x, scale=2, model=model, tile=96), upscale(x, scale=2, model=model, tile=None),
+                       atol=1e-3)
+
+
+class SlowSink(ArraySink):
+    """An ``ArraySink`` whose writes take a while, so the engine's next strips run while one is pending."""
+
+    def write_rows(self, values: np.ndarray, row_off: int) -> None:
+        import time
+
+        time.sleep(0.01)
+        super().write_rows(values.copy(), row_off)
+
+
+@pytest.mark.parametrize("block_rows", [1, 16, 100, 1000])
+def test_reused_output_buffers_wait_for_pending_writes(block_rows: int) -> None:
+    """The engine's two output buffers are reused strip after strip; a buffer is only overwritten once the
+    write reading it is done, whether every strip flushes rows or several strips pass without a flush."""
+    x = smooth_image(2, 200, 90, seed=6).astype(np.float32)
+    model = registry.create("bicubic", 2)
+    runs = []
+    for io in (True, False):
+        sink = SlowSink(2, 400, 180)
+        sink.block_rows = block_rows  # type: ignore[misc]
+        run_tiled(ArraySource(x), model, sink, tile=32, overlap=8, overlap_io=io)
+        runs.append(sink.values)
+    whole = ArraySink(2, 400, 180)
+    run_tiled(ArraySource(x), model, whole, tile=None)
+    assert not np.isnan(runs[0]).any()
+    assert np.array_equal(runs[0], runs[1]) and np.allclose(runs[0], whole.values, atol=1e-3)
+
+
+def test_chunked_cast_writes_the_same_file(make_geotiff, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The writer casts a few rows at a time (``_cast_rows``): the same pixels as one cast of the whole
+    block, nodata, clipping and the nudge of values that would equal nodata included."""
+    import satsr.io.raster as raster
+
+    data = np.round(smooth_image(2, 120, 90, seed=8, hi=255)).astype(np.uint8)
+    data[:, 10:30, 20:40] = 7
+    src = make_geotiff("in.tif", data, nodata=7)
+    outs = []
+    for chunk in (1 << 30, 13):
+        monkeypatch.setattr(raster, "_CAST_CHUNK", chunk)
+        out = tmp_path / f"out_{chunk}.tif"
+        upscale(src, scale=2, model="lanczos", out=out, tile=None)
+        with rasterio.open(out) as ds:
+            outs.append(ds.read())
+    assert np.array_equal(outs[0], outs[1])
+    assert (outs[0][:, 20:60, 40:80] == 7).all() and (outs[0] == 7).sum() == 2 * 40 * 40

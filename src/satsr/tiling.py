@@ -227,7 +227,7 @@ def tile_bytes(plan: TilePlan, count: int, model: Any, *, groups: int = 1, block
     """Peak bytes a run of ``plan`` needs beyond what the process holds already, as
     ``(while the model runs, while tiles are blended and written, the model's own)``: input strips (one
     read ahead; raw, working copy and validity), the model's input windows, output row buffers (one
-    accumulating, one being written; calloc'd, so resident only once blended into), the tiles' outputs,
+    accumulating, one being written), the tiles' outputs,
     one block row being cast for writing; and the largest window's model memory (``model.memory_bytes``,
     times ``batch`` windows), which holds its own output."""
     rows = max(b - a for a, b in plan.rows)
@@ -252,16 +252,20 @@ def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: 
                 device_memory: float | None = None) -> int | None:
     """The tile size ``--max-memory`` allows: the fewest tiles (None: the whole image in one) whose run fits
     in ``max_memory`` bytes of this process's resident memory, counted from what it holds now
-    (``process_rss``), by ``tile_bytes``. A model on another device (a GPU) is held to
-    ``device_memory`` instead (the host then holds the tiles' outputs only). Fewest tiles, because each carries ``context`` px of the model's margin on
-    every side that is computed twice; with k tiles a side the tile is the smallest that covers the image
-    in k spans. At least 64 px, or the margin's context, however small the budget."""
+    (``process_rss``), by ``tile_bytes``. A model on another device (a GPU) is held to ``device_memory``
+    instead (the host then holds the tiles' outputs only). Fewest tiles, because each carries ``context`` px
+    of the model's margin on every side that is computed twice; with k tiles a side the tile is the smallest
+    that covers the image in k spans. A model whose context is cheap next to its tile (the classical
+    kernels) may say from which size larger tiles gain nothing (``ample_tile``, input px): when the image
+    needs tiling anyway, tiles stop there and the run holds less memory. At least 64 px, or the margin's
+    context, however small the budget."""
     scale = as_scale(model.scale)
     margin = int(model.margin)
     unit = unit_of(scale)
     free = max_memory - process_rss()
     side = max(height, width)
     floor = round_up(max(64, 2 * overlap + 16, 2 * margin), unit)
+    ample = getattr(model, "ample_tile", None)
     tile = None
     for k in range(1, side + 1):
         tile = None if k == 1 else round_up(-(-(side + (k - 1) * overlap) // k), unit)
@@ -271,9 +275,12 @@ def choose_tile(height: int, width: int, count: int, model: Any, *, max_memory: 
         computing, blending, in_model = tile_bytes(plan, count, model, groups=max(1, int(model.output_groups)),
                                                    block_rows=block_rows, batch=batch, itemsize=itemsize)
         if device_memory is None:
-            if max(computing + in_model, blending) <= free:
-                return tile
-        elif max(computing, blending) <= free and in_model <= device_memory:
+            fits = max(computing + in_model, blending) <= free
+        else:
+            fits = max(computing, blending) <= free and in_model <= device_memory
+        if fits:
+            if tile is not None and ample is not None and tile > ample:
+                return max(floor, round_up(int(ample), unit))  # smaller tiles need less: it fits too
             return tile
     return tile
 
@@ -477,6 +484,9 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
     work = np.dtype(source.work_dtype)
     buf = np.zeros((C_out, 0, out_w), dtype=work)  # output rows [buf_row0, buf_row0 + buf rows)
     buf_row0 = 0
+    # two output buffers used in turn (one accumulating, the other's rows being written): fresh pages cost a
+    # page fault each when first touched, several times the blend itself, so they are allocated once
+    pool: list[np.ndarray | None] = [None, None]
 
     def strip_rows(ri: int) -> tuple[int, int]:
         # one strip of input: every row any tile of this row may read, full width
@@ -490,11 +500,18 @@ def run_tiled(source: TileSource, model: TileModel, sink: TileSink, *, tile: int
             strip = pending.result()
             if ri + 1 < len(plan.rows):
                 pending = io.read(read_strip, source, *strip_rows(ri + 1))
-            # a fresh buffer (calloc'd: zero pages cost nothing until touched) holding the rows carried over;
-            # the previous one may still be being written
-            need = plan.out(r1) - buf_row0
-            grown = np.zeros((C_out, max(need, buf.shape[1]), out_w), dtype=work)
-            grown[:, :buf.shape[1]] = buf
+            # the other buffer of the pool (the previous one may still be being written), holding the rows
+            # carried over, the rest zeroed
+            need = max(plan.out(r1) - buf_row0, buf.shape[1])
+            spare = pool[ri % 2]
+            if spare is None or spare.shape[1] < need:
+                spare = pool[ri % 2] = np.zeros((C_out, need, out_w), dtype=work)
+            else:
+                io.release(spare)
+            grown = spare[:, :need]
+            carry = buf.shape[1]
+            grown[:, :carry] = buf
+            grown[:, carry:] = 0
             buf = grown
             jobs = []
             for ci, (c0, c1) in enumerate(plan.cols):
@@ -550,6 +567,7 @@ class _IOThreads:
         self.reader: ThreadPoolExecutor | None = None
         self.writer: ThreadPoolExecutor | None = None
         self.pending_write: Future[None] | None = None
+        self.pending_buffer: np.ndarray | None = None  # what the pending write reads
         if enabled:
             self.reader = ThreadPoolExecutor(1, thread_name_prefix="satsr-read")
             self.writer = ThreadPoolExecutor(1, thread_name_prefix="satsr-write")
@@ -570,12 +588,20 @@ class _IOThreads:
         if self.pending_write is not None:
             self.pending_write.result()  # raises the previous write's error here
         self.pending_write = self.writer.submit(_write_blocks, sink, values, row_off)
+        self.pending_buffer = values
+
+    def release(self, buffer: np.ndarray | None) -> None:
+        """Wait until the pending write no longer reads ``buffer`` (it is about to be reused)."""
+        if buffer is not None and self.pending_buffer is not None and np.may_share_memory(buffer,
+                                                                                          self.pending_buffer):
+            self.finish()
 
     def finish(self) -> None:
         """Wait for the last write (its error, if any, is raised here)."""
         if self.pending_write is not None:
             self.pending_write.result()
             self.pending_write = None
+            self.pending_buffer = None
 
     def close(self) -> None:
         """Stop both threads; a write under way finishes first (the sink may be closed afterwards)."""

@@ -615,6 +615,24 @@ class _GdalWriteErrors(logging.Handler):
 _WRITE_ERRORS = _GdalWriteErrors()
 
 
+# Values ``_cast_rows`` casts at a time: its temporaries (clipped copy, NaN mask) stay a few MB, which
+# malloc reuses, instead of block-row sized arrays mapped afresh for every write (a page fault per page;
+# issue 18 measured the faults of fresh memory at several times the cast itself)
+_CAST_CHUNK = 1 << 20
+
+
+def _cast_rows(data: np.ndarray, dtype: str | np.dtype, nodata: Any) -> np.ndarray:
+    """``to_dtype`` of ``(C, h, w)`` float ``data``, a few rows at a time, into one array (the same values:
+    the cast is per pixel)."""
+    if data.ndim != 3 or data.size <= _CAST_CHUNK:
+        return to_dtype(data, dtype, nodata)
+    out = np.empty(data.shape, dtype=dtype)
+    rows = max(1, _CAST_CHUNK // (data.shape[0] * data.shape[2]))
+    for r in range(0, data.shape[1], rows):
+        out[:, r:r + rows] = to_dtype(data[:, r:r + rows], dtype, nodata)
+    return out
+
+
 class RasterWriter:
     """Writes an output raster atomically: temp file in the target directory, renamed at the end.
 
@@ -685,8 +703,8 @@ class RasterWriter:
         if self.dataset is None:
             raise RuntimeError("RasterWriter is not open; use it as a context manager")
         if data.dtype != np.dtype(self.profile.dtype):
-            data = to_dtype(data.astype(np.float32, copy=False) if data.dtype.kind != "f" else data,
-                            self.profile.dtype, self.profile.nodata)
+            data = _cast_rows(data.astype(np.float32, copy=False) if data.dtype.kind != "f" else data,
+                              self.profile.dtype, self.profile.nodata)
         try:
             self.dataset.write(data, window=window, indexes=list(indexes) if indexes is not None else None)
         except Exception as exc:

@@ -27,6 +27,14 @@ class ResizeUpscaler(Upscaler):
 
     scales = SCALES
     bands = None
+    # working memory of one call per output pixel and band, the output included: the output, the
+    # half-resized intermediate, the input's private and mirrored copies; measured 4.6-12.5 B in float32,
+    # 9-25 B in float64, the most for small windows at x2 (tests/test_tile_memory.py)
+    bytes_per_pixel = 26.0
+    # tiles past this size (input px) make no kernel faster: per tile it is a few array calls, and the
+    # 32 px context adds under 20 % of cheap work, so ``choose_tile`` stops there and a whole scene runs in
+    # less memory (BENCHMARKS.md, issue 18: 10000 x 10000 x2 under 1 GB at full speed)
+    ample_tile = 768
 
     def __init__(self, kernel: str, scale: Scale) -> None:
         if kernel not in MARGINS:

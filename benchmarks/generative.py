@@ -1,0 +1,102 @@
+"""Generative (ESRGAN) and arbitrary-scale (LIIF) SR on UC Merced val, beside EDSR and bicubic in the same run.
+
+* ``--part gan``: x4, MATLAB-bicubic LR; for bicubic, ``edsr`` and ``esrgan``: PSNR/SSIM, the high-frequency
+  power ratio (``metrics.hf_power_ratio``: 1.0 = as sharp as the HR), opensr-test's improvement /
+  hallucination / omission shares, and the mean of satsr's hallucination map (``trust.maps``) over each
+  model's outputs, plus that map's mean on the pixels where the model's error is in the image's top
+  quartile and elsewhere (the map should sit on the invented, wrong detail).
+* ``--part liif``: ``liif`` (one set of weights) at x2, 2.5, 3, 3.5, 4, 6 and 8 against bicubic, and the
+  shipped ``edsr`` at the scales it has weights for, all on the same LR per scale.
+
+    .venv/bin/python benchmarks/generative.py --part gan|liif [--limit N] [--scales 2,2.5,3,3.5,4,6,8]
+
+Prints one JSON object (``evaluate_sisr`` is the code behind ``satsr evaluate sisr``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+UCM_VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucmerced" / "val"
+
+
+def _rows(rep: Any) -> dict[str, dict[str, Any]]:
+    out = {}
+    for r in rep.rows:
+        row = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "seconds_per_image": round(r.seconds, 3)}
+        if r.hf_ratio == r.hf_ratio:
+            row["hf_ratio"] = round(r.hf_ratio, 4)
+        if r.opensr:
+            row["opensr"] = {k: round(float(v), 4) for k, v in r.opensr.items()}
+        out[r.model] = row
+    return out
+
+
+def gan_part(limit: int | None) -> dict[str, Any]:
+    from satsr.evaluate import evaluate_sisr
+    from satsr.evaluate.sisr import ImageOutputs
+    from satsr.models.registry import create
+    from satsr.trust.maps import default_floor, hallucination_map
+    from satsr.trust.operators import degradation_for
+
+    deg = degradation_for(create("edsr", 4))  # bicubic x4, the degradation both models were trained on
+    floor = default_floor("uint8")
+    halluc: dict[str, list[float]] = {}
+    top: dict[str, list[float]] = {}
+    rest: dict[str, list[float]] = {}
+
+    def keep(img: ImageOutputs) -> None:
+        for key, sr in img.outputs.items():
+            name = key.split("#")[0]
+            h = hallucination_map(np.clip(sr, 0, 255), deg, floor).mean(0)
+            err = np.abs(np.asarray(sr, np.float64) - img.hr).mean(0)
+            q = err >= np.quantile(err, 0.75)
+            halluc.setdefault(name, []).append(float(h.mean()))
+            top.setdefault(name, []).append(float(h[q].mean()))
+            rest.setdefault(name, []).append(float(h[~q].mean()))
+
+    rep = evaluate_sisr(UCM_VAL, 4, ["edsr", "esrgan"], limit=limit, opensr=True, perception=True, keep=keep)
+    rows = _rows(rep)
+    for name, row in rows.items():
+        row["hallucination_mean"] = round(float(np.mean(halluc[name])), 5)
+        row["hallucination_top_error_quartile"] = round(float(np.mean(top[name])), 5)
+        row["hallucination_other_pixels"] = round(float(np.mean(rest[name])), 5)
+    return {"scale": 4, "images": rep.images, "rows": rows}
+
+
+def liif_part(limit: int | None, scales: list[str]) -> dict[str, Any]:
+    from satsr.evaluate import evaluate_sisr
+
+    out = {}
+    for s in scales:
+        scale = Fraction(s).limit_denominator(100)
+        models = ["liif"] + (["edsr"] if scale in (2, 3, 4) else [])
+        rep = evaluate_sisr(UCM_VAL, scale if scale.denominator > 1 else int(scale), models, limit=limit)
+        rows = _rows(rep)
+        for name in models:
+            rows[name]["psnr_gain"] = round(rows[name]["psnr"] - rows["bicubic"]["psnr"], 4)
+        out[s] = {"images": rep.images, "rows": rows}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("gan", "liif"), required=True)
+    ap.add_argument("--limit", type=int, default=None, help="first N images only")
+    ap.add_argument("--scales", default="2,2.5,3,3.5,4,6,8", help="liif part: scales")
+    args = ap.parse_args()
+    if args.part == "gan":
+        result = gan_part(args.limit)
+    else:
+        result = liif_part(args.limit, args.scales.split(","))
+    print(json.dumps({"part": args.part, "results": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
