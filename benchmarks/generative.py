@@ -91,10 +91,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--scales", default="2,2.5,3,3.5,4,6,8", help="liif part: scales")
     args = ap.parse_args()
-    if args.part == "gan":
-        result = gan_part(args.limit)
-    else:
-        result = liif_part(args.limit, args.scales.split(","))
+    result = gan_part(args.limit) if args.part == "gan" else liif_part(args.limit, args.scales.split(","))
     print(json.dumps({"part": args.part, "results": result}, indent=1))
 
 

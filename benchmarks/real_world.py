@@ -51,7 +51,10 @@ def synthetic_gain(model: str, scale: int) -> float | None:
 
     cards = [c for c in registry.list_cards() if c.model == model]
     card = next((c for c in cards if c.scale == scale), cards[0] if cards else None)
-    if card is None or (isinstance(card.validity, dict) and str(card.validity.get("trained_on", "")).startswith("REAL")):
+    if card is None:
+        return None
+    validity = card.validity if isinstance(card.validity, dict) else {}
+    if str(validity.get("trained_on", "")).startswith("REAL"):
         return None  # no synthetic number for a model trained on real pairs
     # An independent validation set (model and bicubic PSNR side by side) beats the training holdout.
     held = None

@@ -115,7 +115,7 @@ def is_8bit(path: Path) -> bool:
     return image_dtype(path) == "uint8"
 
 
-def degrade_for_eval(hr: np.ndarray, scale: int | Fraction, eight_bit: bool,
+def degrade_for_eval(hr: np.ndarray, scale: int | float | Fraction, eight_bit: bool,
                      degradation: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
     """HR cropped to a multiple of ``scale`` and its LR (rounded/clipped for 8-bit data).
 
@@ -124,7 +124,7 @@ def degrade_for_eval(hr: np.ndarray, scale: int | Fraction, eight_bit: bool,
     """
     if degradation not in DEGRADATIONS:
         raise OptionError(f"unknown degradation {degradation!r}; use bicubic or wald")
-    return degrade(hr, scale, degradation, eight_bit)
+    return degrade(hr, as_scale(scale), degradation, eight_bit)
 
 
 def evaluate_sisr(hr_dir: str | os.PathLike[str], scale: int | float | Fraction = 4,

@@ -337,7 +337,8 @@ def _factory(cls: type[ZeroShotUpscaler], default_budget: float, default_noise: 
 register("zssr", kind="sisr", neural=False, scales=SCALES, margin=9,
          description="zero-shot SR: a small CNN trained at run time on the input and its own downscaled copy "
                      "(--set budget_s=60, steps, seed, degradation=bicubic|wald)",
-         paper="Shocher et al. 2018, Zero-Shot Super-Resolution using Deep Internal Learning")(_factory(ZSSR, 60.0, 0.05))
+         paper="Shocher et al. 2018, Zero-Shot Super-Resolution using Deep Internal Learning",
+         )(_factory(ZSSR, 60.0, 0.05))
 register("dip", kind="sisr", neural=False, scales=SCALES, margin=9,
          description="deep image prior: a CNN fitted so that its output, degraded, equals the input "
                      "(--set budget_s=120, steps, seed, degradation=bicubic|wald)",
