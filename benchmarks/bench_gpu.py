@@ -11,7 +11,7 @@ same code paths, fp32). In one process (ratios within one run, best of ``--repea
 3. the default settings (tile from ``--max-memory`` and the GPU's free memory, batch 4).
 
     .venv/bin/python benchmarks/bench_gpu.py --device cuda --size 4096 --window 1024   # on a GPU
-    .venv/bin/python benchmarks/bench_gpu.py --device cpu --size 160 --window 64 --tile 48 --repeats 1
+    .venv/bin/python benchmarks/bench_gpu.py --device cpu --model espcn --size 160 --window 64 --tile 48 --repeats 1
 """
 
 from __future__ import annotations

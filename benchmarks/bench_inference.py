@@ -124,13 +124,19 @@ def write_rgb(path: Path, size: int, seed: int = 0) -> None:
 
 
 def _child(cmd: list[str]) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-300:]}")  # type: ignore[union-attr]
-    return seconds, usage.ru_maxrss / 1024
+    """Seconds and peak RSS (MB) of a child process. The child's own ``ru_maxrss`` would include this
+    (large) process's peak, which exec passes on, so GNU time, a small parent, measures it when present."""
+    gnu_time = Path("/usr/bin/time")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        full = [str(gnu_time), "-f", "%M", "-o", rss.name, *cmd] if gnu_time.exists() else cmd
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-300:]}")  # type: ignore[union-attr]
+        kb = float(rss.read().split()[-1]) if gnu_time.exists() else usage.ru_maxrss
+    return seconds, kb / 1024
 
 
 def bench_end_to_end(name: str, scale: int, size: int, repeats: int) -> dict[str, object]:
