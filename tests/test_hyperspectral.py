@@ -59,6 +59,20 @@ def test_sgsr_takes_any_band_count(bands: int) -> None:
     assert abs(float(y.mean()) - float(x.mean())) < 0.05 * float(x.mean())
 
 
+@pytest.mark.parametrize("bands", [1, 48, 128])
+def test_shipped_sgsr_takes_any_band_count(bands: int) -> None:
+    """The shipped weights (reflectance x 10000, the card's value_scale) on 1, 48 and 128 bands: the right
+    shape, finite, and close to bicubic in level (the detail averages out)."""
+    if registry.find_card("sgsr", 2) is None:
+        pytest.skip("no shipped sgsr_x2 weights")
+    model = registry.create("sgsr", 2, kind="sisr")
+    x = (spectral_cube(bands, 16, seed=bands) * 10000).astype(np.float32)
+    y = model.apply(x)
+    assert y.shape == (bands, 32, 32) and np.isfinite(y).all()
+    bic = registry.create("bicubic", 2).apply(x)
+    assert abs(float(y.mean()) - float(bic.mean())) < 0.02 * float(bic.mean())
+
+
 def test_sgsr_is_unit_free_and_tiles_exactly() -> None:
     torch.manual_seed(1)
     model = registry.create("sgsr", 2, kind="sisr", pretrained=False)

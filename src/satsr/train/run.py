@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from satsr.models.registry import get_spec
 from satsr.train.common import check_init_from, load_checkpoint
 from satsr.train.config import TrainConfig, load_config, with_trainer_flags
 
@@ -190,7 +191,7 @@ def export(cfg: TrainConfig, module: L.LightningModule, run_dir: Path, elapsed: 
         per_band=cfg.data.per_band,
         value_scale=cfg.data.value_scale,
         arch=dict(cfg.arch),
-        kind=cfg.task,
+        kind=get_spec(cfg.model).kind,  # the contract (a gan or arbitrary-scale task still makes a sisr model)
         description=cfg.export.description,
         band_names=cfg.export.band_names,
         training={
