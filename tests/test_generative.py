@@ -38,8 +38,8 @@ def test_esrgan_hallucination_is_larger_and_sits_on_its_errors() -> None:
     gan_means, edsr_means, top, rest = [], [], [], []
     for hr in _held_out(4):
         hr_c, lr = degrade_for_eval(hr, 4, eight_bit=True)
-        sr_gan = np.clip(gan(lr), 0, 255)
-        sr_edsr = np.clip(edsr(lr), 0, 255)
+        sr_gan = np.clip(gan.apply(lr), 0, 255)
+        sr_edsr = np.clip(edsr.apply(lr), 0, 255)
         h_gan = hallucination_map(sr_gan, deg, floor).mean(0)
         gan_means.append(h_gan.mean())
         edsr_means.append(hallucination_map(sr_edsr, deg, floor).mean())
@@ -61,8 +61,8 @@ def test_liif_beats_bicubic_at_whole_and_fractional_scales(scale: float) -> None
     gains = []
     for hr in _held_out(3):
         hr_c, lr = degrade_for_eval(hr, scale, eight_bit=True)
-        ours = np.round(np.clip(liif(lr), 0, 255))
-        base = np.round(np.clip(bic(lr), 0, 255))
+        ours = np.round(np.clip(liif.apply(lr, out_hw=hr_c.shape[-2:]), 0, 255))
+        base = np.round(np.clip(bic.apply(lr, out_hw=hr_c.shape[-2:]), 0, 255))
         assert ours.shape == hr_c.shape
         gains.append(metrics.psnr(ours, hr_c, 255.0) - metrics.psnr(base, hr_c, 255.0))
     assert np.mean(gains) > (0.5 if scale <= 4 else 0.0), gains
