@@ -29,7 +29,7 @@ UCM_VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ucme
 def _rows(rep: Any) -> dict[str, dict[str, Any]]:
     out = {}
     for r in rep.rows:
-        row = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "seconds_per_image": round(r.seconds, 3)}
+        row = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "seconds": round(r.seconds, 3)}
         if r.hf_ratio == r.hf_ratio:
             row["hf_ratio"] = round(r.hf_ratio, 4)
         if r.opensr:

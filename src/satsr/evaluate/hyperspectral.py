@@ -92,8 +92,9 @@ def read_cube(path: str | os.PathLike[str], region: Region | None = None) -> tup
     return cube / scale, scale
 
 
-def _in_model_units(model: Any, x: np.ndarray) -> tuple[np.ndarray, float]:
-    units = float(getattr(model, "value_scale", 1.0) or 1.0)
+def _in_model_units(model: Upscaler, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """``x`` (reflectance) in the data units the model's card expects (e.g. DN = reflectance x 10000)."""
+    units = float(model.value_scale or 1.0)
     return (x * units if units != 1.0 else x), units
 
 
