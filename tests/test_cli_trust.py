@@ -9,19 +9,8 @@ import pytest
 import rasterio
 import torch
 
-from helpers import smooth_image
-from satsr.cli import main
+from helpers import run_cli, smooth_image
 from satsr.trust import Degradation, consistency_rmse, downsample
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

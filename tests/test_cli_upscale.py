@@ -13,20 +13,9 @@ import pytest
 import rasterio
 from affine import Affine
 
-from helpers import smooth_image
-from satsr.cli import main
+from helpers import run_cli, smooth_image
 
 SATSR = Path(sys.executable).parent / "satsr"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def leftovers(directory: Path) -> list[str]:

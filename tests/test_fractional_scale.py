@@ -11,8 +11,7 @@ import rasterio
 from affine import Affine
 
 import satsr
-from helpers import smooth_image, write_geotiff
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff
 from satsr.errors import OptionError
 from satsr.models.registry import list_cards
 from satsr.ops.spans import as_scale, axis_spans, out_index
@@ -23,12 +22,8 @@ MODELS = ["bicubic", "lanczos"] + (["liif"] if any(c.model == "liif" for c in li
 
 
 def _run(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(args, capsys)
+    return code, err
 
 
 def test_scales_and_spans_are_exact() -> None:

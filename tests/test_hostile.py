@@ -17,23 +17,12 @@ import rasterio
 import torch
 
 import satsr
-from helpers import smooth_image, write_geotiff, write_imgset
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff, write_imgset
 from satsr.errors import InputError, ModelError, OptionError, SatsrError
 from satsr.models.registry import WEIGHTS_DIR
 
 SATSR = Path(sys.executable).parent / "satsr"
 W = {name: WEIGHTS_DIR / f"{name}.safetensors" for name in ("espcn_x4", "edsr_x2", "edsr-ms_x2", "piunet_x3")}
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line(code: int, err: str, *needles: str) -> None:

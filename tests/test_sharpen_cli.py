@@ -11,24 +11,13 @@ import rasterio
 import torch
 from affine import Affine
 
-from helpers import smooth_image, write_geotiff
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff
 from satsr.io.sentinel2 import S2_BANDS
 from satsr.models.registry import find_card
 from satsr.ops.filters import wald_degrade
 
 ORIGIN = (500000.0, 4200000.0)
 PREFIX = "T99XXX_20200101T000000"
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _transform(res: float, origin: tuple[float, float] = ORIGIN) -> Affine:

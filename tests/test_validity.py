@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from helpers import smooth_image, write_geotiff
-from satsr.cli import main
+from helpers import run_cli, smooth_image, write_geotiff
 from satsr.models.registry import list_cards
 
 
 def _run(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(args, capsys)
+    return code, err
 
 
 def test_every_shipped_card_has_a_structured_validity() -> None:

@@ -18,10 +18,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from satsr.data.folders import FullImages, RandomPatches, load_images
-from satsr.errors import InputError
 from satsr.metrics import psnr
 from satsr.ops.resize import imresize
-from satsr.train.common import ValidatedTask, adam_warmup_cosine, build_initialised_net, pixel_loss, train_loader
+from satsr.train.common import (
+    ValidatedTask,
+    adam_warmup_cosine,
+    build_initialised_net,
+    eight_bit_task_options,
+    pixel_loss,
+    train_loader,
+)
 from satsr.train.config import TrainConfig
 from satsr.train.sisr import split_files
 
@@ -84,14 +90,7 @@ class ArbitraryScaleTask(ValidatedTask):
 
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
-    opt = {**DEFAULTS, **cfg.task_options}
-    unknown = set(opt) - set(DEFAULTS)
-    if unknown:
-        raise InputError(f"training config {cfg.name}: unknown task_options {sorted(unknown)}; known: "
-                         f"{sorted(DEFAULTS)}")
-    if cfg.data.value_scale != 255.0:
-        raise InputError(f"training config {cfg.name}: the arbitrary-scale task trains on 8-bit images "
-                         "(value_scale 255)")
+    opt = eight_bit_task_options(cfg, DEFAULTS, "arbitrary-scale")
     train_files, val_files = split_files(cfg, base)
     hr_patch = int(np.ceil(cfg.patch * float(opt["scales"][1])))
     train_imgs = load_images(train_files, cfg.data.value_scale, cfg.data.bands, min_size=hr_patch)

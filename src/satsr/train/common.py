@@ -50,6 +50,19 @@ class ValidatedTask(L.LightningModule):
             self.log(f"val_{k}", v, sync_dist=True)
 
 
+def eight_bit_task_options(cfg: TrainConfig, defaults: dict[str, Any], task: str) -> dict[str, Any]:
+    """``cfg.task_options`` over the task's ``defaults``, for the tasks that train on 8-bit images (gan,
+    arbitrary): an unknown option or a value scale other than 255 is one ``InputError``."""
+    opt = {**defaults, **cfg.task_options}
+    unknown = set(opt) - set(defaults)
+    if unknown:
+        raise InputError(f"training config {cfg.name}: unknown task_options {sorted(unknown)}; known: "
+                         f"{sorted(defaults)}")
+    if cfg.data.value_scale != 255.0:
+        raise InputError(f"training config {cfg.name}: the {task} task trains on 8-bit images (value_scale 255)")
+    return opt
+
+
 def train_loader(dataset: Dataset, cfg: TrainConfig) -> DataLoader:
     """The training loader of every task: ``cfg.steps`` batches of ``cfg.batch`` (per device) items, each
     DDP process drawing its own share of every global batch (``satsr.data.sampling.RankBatches``), so a

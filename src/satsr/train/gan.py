@@ -30,11 +30,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from satsr.data.folders import FullImages, RandomPatches, load_images
-from satsr.errors import InputError
 from satsr.metrics import hf_power_ratio, psnr
 from satsr.models.esrgan import PatchDiscriminator
 from satsr.ops.resize import imresize
-from satsr.train.common import ValidatedTask, build_initialised_net, train_loader, warmup_cosine
+from satsr.train.common import (
+    ValidatedTask,
+    build_initialised_net,
+    eight_bit_task_options,
+    train_loader,
+    warmup_cosine,
+)
 from satsr.train.config import TrainConfig
 from satsr.train.sisr import make_lr, split_files
 
@@ -149,13 +154,7 @@ class GANTask(ValidatedTask):
 
 def build(cfg: TrainConfig, base: Any) -> tuple[L.LightningModule, Any, Any]:
     """Task factory used by ``satsr.train.run``: (module, train loader, val loader)."""
-    opt = {**DEFAULTS, **cfg.task_options}
-    unknown = set(opt) - set(DEFAULTS)
-    if unknown:
-        raise InputError(f"training config {cfg.name}: unknown task_options {sorted(unknown)}; known: "
-                         f"{sorted(DEFAULTS)}")
-    if cfg.data.value_scale != 255.0:
-        raise InputError(f"training config {cfg.name}: the GAN task trains on 8-bit images (value_scale 255)")
+    opt = eight_bit_task_options(cfg, DEFAULTS, "GAN")
     train_files, val_files = split_files(cfg, base)
     hr_patch = cfg.patch * cfg.scale
     train_imgs = load_images(train_files, cfg.data.value_scale, cfg.data.bands, min_size=hr_patch)
