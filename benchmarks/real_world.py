@@ -53,8 +53,7 @@ def synthetic_gain(model: str, scale: int) -> float | None:
     card = next((c for c in cards if c.scale == scale), cards[0] if cards else None)
     if card is None:
         return None
-    validity = card.validity if isinstance(card.validity, dict) else {}
-    if str(validity.get("trained_on", "")).startswith("REAL"):
+    if card.trained_on_real_pairs:
         return None  # no synthetic number for a model trained on real pairs
     # An independent validation set (model and bicubic PSNR side by side) beats the training holdout.
     held = None

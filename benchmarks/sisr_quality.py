@@ -52,7 +52,7 @@ def main() -> None:
     scales = {int(x) for x in args.scales.split(",")}
     only = set(args.models.split(",")) if args.models else None
     cards = [c for c in list_cards() if c.kind == "sisr" and c.scale in scales and (only is None or c.model in only)
-             and not (isinstance(c.validity, dict) and str(c.validity.get("trained_on", "")).startswith("REAL"))]
+             and not c.trained_on_real_pairs]
     results: dict[str, dict] = {}
     # the protocol a card's weights were trained for: MATLAB bicubic (UC Merced RGB) or Wald (multispectral)
     wald = [c for c in cards if ((c.training or {}).get("config") or {}).get("degradation", {}).get("kind") == "wald"]

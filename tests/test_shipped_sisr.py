@@ -24,8 +24,7 @@ def _trained_with(card: object) -> str:
     or real (pairs of two sensors: judged on their own held-out strip in test_real_world.py, since they learn
     the target sensor's look and a synthetic bicubic pair is outside where they are valid)."""
     config = (card.training or {}).get("config") or {}  # type: ignore[attr-defined]
-    validity = card.validity  # type: ignore[attr-defined]
-    if isinstance(validity, dict) and str(validity.get("trained_on", "")).startswith("REAL"):
+    if card.trained_on_real_pairs:  # type: ignore[attr-defined]
         return "real"
     return str((config.get("degradation") or {}).get("kind", "bicubic"))
 

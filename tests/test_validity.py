@@ -56,3 +56,10 @@ def test_shipped_edsr_real_is_unit_free() -> None:
     assert out8.shape == (3, 80, 80)
     np.testing.assert_allclose(out16 / 40.0, out8, rtol=1e-4, atol=1e-3)
     assert float(np.abs(out8 - create("bicubic", 2)(img)).mean()) > 0.05  # the detail is not zero
+
+
+def test_real_pair_cards_are_told_apart_from_synthetic_ones() -> None:
+    """Only the cards whose validity says REAL pairs count as real-pair models (synthetic tests skip them)."""
+    real = {c.id for c in list_cards() if c.trained_on_real_pairs}
+    assert {"edsr-real_x2", "edsr-real_x3"} <= real
+    assert not real & {"edsr_x2", "edsr_x4", "esrgan_x4", "liif_x4", "srcnn_x4"}

@@ -69,6 +69,13 @@ class ModelCard:
     n_parameters: int = 0
     sha256: str = ""  # of the safetensors file
 
+    @property
+    def trained_on_real_pairs(self) -> bool:
+        """Weights learned from real pairs of two sensors (``validity.trained_on`` starts with "REAL"): valid for
+        that sensor pair, not for synthetic benchmarks (they learn the finer sensor's look)."""
+        v = self.validity
+        return isinstance(v, dict) and str(v.get("trained_on", "")).startswith("REAL")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
