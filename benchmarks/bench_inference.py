@@ -15,6 +15,8 @@ then a summary.
 * ``--tiling-size 2048 --tiling-scale 2``: ``satsr.api.upscale`` of a 2048 px RGB GeoTIFF with EDSR x2 at
   default settings (file to file) against one whole-image model call, interleaved (no warm-up: each
   call takes minutes).
+* ``--allocator``: EDSR model calls in fresh processes with glibc's default allocator and with
+  ``satsr.runtime.tune_allocator`` (which the CLI applies): first and later call times, page faults.
 * ``--psnr``: UC Merced val (``../shared/data/ucmerced/val``) PSNR of ``edsr`` at ``--scale`` in fp32 and
   bf16 (``satsr.evaluate.sisr.evaluate_sisr`` with ``options={"precision": "bf16"}``).
 
@@ -141,6 +143,9 @@ def _child(cmd: list[str]) -> tuple[float, float]:
 
 def bench_end_to_end(name: str, scale: int, size: int, repeats: int) -> dict[str, object]:
     from satsr.api import upscale
+    from satsr.runtime import tune_allocator
+
+    tuned = tune_allocator()  # what the CLI does first: the in-process calls run under the same allocator
 
     satsr_exe = str(Path(sys.executable).parent / "satsr")
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,13 +175,16 @@ def bench_end_to_end(name: str, scale: int, size: int, repeats: int) -> dict[str
             "api_over_model_call": round(times["api_upscale"] / times["model_call"], 3),
             "cli_s": round(times["cli"], 2), "cli_over_model_call": round(times["cli"] / times["model_call"], 3),
             "interpreter_startup_and_model_build_s": round(times["startup"], 2),
-            "cli_peak_rss_mb": round(max(r[1] for r in cli_runs), 1),
+            "allocator_tuned": tuned, "cli_peak_rss_mb": round(max(r[1] for r in cli_runs), 1),
             "startup_peak_rss_mb": round(max(r[1] for r in start_runs), 1)}
 
 
 def bench_tiling(name: str, scale: int, size: int, repeats: int) -> dict[str, object]:
     from satsr.api import upscale
+    from satsr.runtime import tune_allocator
     from satsr.tiling import choose_tile
+
+    tune_allocator()  # as the CLI runs
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "scene.tif"
@@ -192,6 +200,48 @@ def bench_tiling(name: str, scale: int, size: int, repeats: int) -> dict[str, ob
             "default_tile": tile, "whole_image_call_s": round(times["whole_image_call"], 2),
             "upscale_default_s": round(times["upscale_default"], 2),
             "upscale_over_whole_call": round(times["upscale_default"] / times["whole_image_call"], 3)}
+
+
+ALLOCATOR_CHILD = """
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[3]))
+from satsr.runtime import tune_allocator
+tuned = tune_allocator()
+from satsr.models import registry
+m = registry.create("edsr", int(sys.argv[1]))
+x = np.random.default_rng(0).random((3, int(sys.argv[2]), int(sys.argv[2]))).astype(np.float32) * 255
+calls = []
+for _ in range(3):
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    m.apply(x, None, np.float32)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    calls.append([time.perf_counter() - t0, r1.ru_minflt - r0.ru_minflt, r1.ru_stime - r0.ru_stime])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"tuned": tuned, "calls": calls, "maxrss_mb": peak}))
+"""
+
+
+def bench_allocator(scale: int, size: int, repeats: int, threads: int) -> dict[str, object]:
+    """EDSR model calls in fresh processes with glibc's default allocator (``SATSR_MALLOC=default``) and
+    with ``satsr.runtime.tune_allocator`` (what the CLI applies): first call, best later call, page faults."""
+    res: dict[str, object] = {"part": "allocator", "model": "edsr", "scale": scale, "size": size, "threads": threads}
+    runs: dict[str, list[dict[str, object]]] = {"default": [], "tuned": []}
+    for _ in range(repeats):  # processes interleaved
+        for mode in runs:
+            env = {**os.environ, "SATSR_MALLOC": "default" if mode == "default" else "tuned"}
+            out = subprocess.run([sys.executable, "-c", ALLOCATOR_CHILD, str(scale), str(size), str(threads)],
+                                 capture_output=True, text=True, check=True, env=env)
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for mode, rs in runs.items():
+        res[f"{mode}_first_call_s"] = round(min(r["calls"][0][0] for r in rs), 2)  # type: ignore[index]
+        res[f"{mode}_later_call_s"] = round(min(c[0] for r in rs for c in r["calls"][1:]), 2)  # type: ignore[index]
+        res[f"{mode}_first_call_minor_faults"] = int(min(r["calls"][0][1] for r in rs))  # type: ignore[index]
+        res[f"{mode}_later_call_minor_faults"] = int(min(c[1] for r in rs for c in r["calls"][1:]))  # type: ignore[index]
+        res[f"{mode}_peak_rss_mb"] = round(max(float(r["maxrss_mb"]) for r in rs), 1)  # type: ignore[arg-type]
+    res["first_call_speedup"] = round(res["default_first_call_s"] / res["tuned_first_call_s"], 3)  # type: ignore[operator]
+    res["later_call_speedup"] = round(res["default_later_call_s"] / res["tuned_later_call_s"], 3)  # type: ignore[operator]
+    return res
 
 
 def bench_psnr(name: str, scale: int) -> dict[str, object]:
@@ -222,6 +272,7 @@ def main() -> None:
     ap.add_argument("--tiling-size", type=int, default=0)
     ap.add_argument("--tiling-scale", type=int, default=2)
     ap.add_argument("--psnr", action="store_true")
+    ap.add_argument("--allocator", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = []
@@ -233,6 +284,9 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     if args.tiling_size:
         results.append(bench_tiling("edsr", args.tiling_scale, args.tiling_size, args.repeats))
+        print(json.dumps(results[-1]), flush=True)
+    if args.allocator:
+        results.append(bench_allocator(args.scale, args.size, args.repeats, args.threads))
         print(json.dumps(results[-1]), flush=True)
     if args.psnr:
         results.append(bench_psnr("edsr", args.scale))

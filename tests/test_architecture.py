@@ -137,3 +137,17 @@ def test_models_import_only_their_leaf_helpers() -> None:
                     and not target.startswith(MODEL_HELPERS):
                 bad.append(f"models/{path.name}:{line} imports {target}")
     assert not bad, "\n".join(bad)
+
+
+def test_building_a_model_leaves_heavy_optional_imports_alone() -> None:
+    """``satsr upscale`` builds one model, and the registry imports every family to find it: no family may
+    import scipy.signal or scipy.stats at module level (skimage.filters and skimage.transform pull them
+    in, about 1 s of every command's start-up; they are imported inside the functions that use them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from satsr.models import registry; registry.create('edsr', 2); "
+            "print(sorted(m for m in ('scipy.signal', 'scipy.stats', 'skimage.filters', 'skimage.transform') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -24,7 +24,6 @@ import warnings
 
 import numpy as np
 from scipy import ndimage
-from skimage.transform import rescale
 
 from satsr.arrays import Array, like_input, to_tensor
 from satsr.models.base import Fuser
@@ -49,6 +48,8 @@ def bicubic_upscale(image: np.ndarray, scale: int) -> np.ndarray:
     """
     img = np.asarray(image, np.float64)
     axis = 0 if img.ndim == 3 else None
+    from skimage.transform import rescale  # imported when needed: it loads scipy.signal (about 1 s)
+
     return rescale(img, scale, order=3, mode="edge", anti_aliasing=False, preserve_range=True, channel_axis=axis)
 
 

@@ -21,9 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, optimize
-from skimage.filters import window
-from skimage.registration import phase_cross_correlation
+from scipy import ndimage
 
 from satsr.masking import fill_invalid
 
@@ -80,6 +78,11 @@ def phase_shift(reference: np.ndarray, moving: np.ndarray, reference_mask: np.nd
     mov = fill_masked(moving, moving_mask)
     ref -= ref[reference_mask].mean() if reference_mask is not None and reference_mask.any() else ref.mean()
     mov -= mov[moving_mask].mean() if moving_mask is not None and moving_mask.any() else mov.mean()
+    # imported here: skimage.filters pulls in scipy.signal and scipy.stats (about 1 s), which every
+    # `satsr upscale` would otherwise pay when the model registry loads the MISR family
+    from skimage.filters import window
+    from skimage.registration import phase_cross_correlation
+
     # A Hann window removes the jump at the borders of the FFT's periodic extension, which
     # otherwise biases the peak of smooth scenes by tenths of a pixel.
     win = window("hann", ref.shape)
@@ -125,6 +128,8 @@ def refine_shift(reference: np.ndarray, moving: np.ndarray, initial: Sequence[fl
         shifted = apply_shift(mov, s)[use]
         g, o = _fit_gain_offset(target, shifted)
         return target - (g * shifted + o)
+
+    from scipy import optimize  # imported when needed, as above
 
     res = optimize.least_squares(residual, init, bounds=(init - max_step, init + max_step),
                                  diff_step=1e-3, x_scale=0.1, xtol=1e-5)
