@@ -23,7 +23,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
 from satsr.arrays import Array, like_input, to_tensor
 from satsr.models.base import Fuser
@@ -235,6 +234,8 @@ class ShiftAddFuser(ClassicalFuser):
         """The clear masks with ``mask_buffer`` px of every cloud also treated as cloudy."""
         if self.mask_buffer <= 0:
             return masks
+        from scipy import ndimage  # imported when used (start-up time of every command)
+
         return np.stack([ndimage.binary_erosion(m, iterations=self.mask_buffer, border_value=1) for m in masks])
 
     def fuse_numpy(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -303,6 +304,8 @@ def tukey_weights(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, estimate
     sample's position, bilinear). The scale is the residuals' MAD, so ``c = 4.685`` keeps 95 %
     efficiency on Gaussian noise while samples from undetected clouds or shadows get weight 0."""
     coords = np.stack([rows, cols])
+    from scipy import ndimage  # imported when used (start-up time of every command)
+
     pred = np.stack([ndimage.map_coordinates(band, coords, order=1, mode="nearest") for band in estimate])
     r = np.sqrt(np.mean((vals - pred) ** 2, axis=0))
     scale = 1.4826 * float(np.median(np.abs(r)))

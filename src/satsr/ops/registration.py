@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from satsr.masking import fill_invalid
 
@@ -57,6 +56,8 @@ def apply_shift(image: np.ndarray, shift: Sequence[float], order: int = 3, mode:
     """Shift the last two axes of ``image`` by ``(dy, dx)`` px (cubic spline, edges extended)."""
     img = np.asarray(image, dtype=np.float64)
     full = (0.0,) * (img.ndim - 2) + (float(shift[0]), float(shift[1]))
+    from scipy import ndimage  # imported when used (start-up time of every command)
+
     return ndimage.shift(img, full, order=order, mode=mode)
 
 
@@ -118,6 +119,8 @@ def refine_shift(reference: np.ndarray, moving: np.ndarray, initial: Sequence[fl
     inner = np.zeros((h, w), bool)
     if h > 2 * edge and w > 2 * edge:
         inner[edge:h - edge, edge:w - edge] = True
+    from scipy import ndimage  # imported when used (start-up time of every command)
+
     use = rmask & inner & shift_mask(ndimage.binary_erosion(mmask, iterations=1, border_value=1), init)
     n = int(use.sum())
     if n < 16:
