@@ -224,7 +224,6 @@ def upscale(
                               nodata, consistency, degradation, model_options, precision, runtime)
     from satsr.io.raster import RasterReader, RasterWriter, check_output, gdal_env, map_profile, output_profile
     from satsr.models.base import validity_warnings
-    from satsr.trust.maps import TrustUpscaler
 
     src = Path(path_or_array)
     with RasterReader(src, bands=bands) as reader:
@@ -253,7 +252,8 @@ def upscale(
             return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
         profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
         tile_px, per_call = tiling.resolve(reader, upscaler, profile.block_rows)
-        deg = upscaler.deg.describe() if isinstance(upscaler, TrustUpscaler) else None
+        trusted = consistency or bool(wanted)  # then _with_trust wrapped it (satsr.trust: imported only then)
+        deg = upscaler.deg.describe() if trusted else None  # type: ignore[attr-defined]
         with gdal_env(), contextlib.ExitStack() as stack:
             writers = [stack.enter_context(RasterWriter(out, profile, overwrite=overwrite))]
             for kind, path in wanted.items():
