@@ -15,6 +15,7 @@ then a summary.
 * ``--tiling-size 2048 --tiling-scale 2``: ``satsr.api.upscale`` of a 2048 px RGB GeoTIFF with EDSR x2 at
   default settings (file to file) against one whole-image model call, interleaved (no warm-up: each
   call takes minutes).
+* ``--tune-allocator``: the whole run under ``satsr.runtime.tune_allocator`` (plain and satsr alike).
 * ``--allocator``: EDSR model calls in fresh processes with glibc's default allocator and with
   ``satsr.runtime.tune_allocator`` (which the CLI applies): first and later call times, page faults.
 * ``--psnr``: UC Merced val (``../shared/data/ucmerced/val``) PSNR of ``edsr`` at ``--scale`` in fp32 and
@@ -273,8 +274,14 @@ def main() -> None:
     ap.add_argument("--tiling-scale", type=int, default=2)
     ap.add_argument("--psnr", action="store_true")
     ap.add_argument("--allocator", action="store_true")
+    ap.add_argument("--tune-allocator", action="store_true",
+                    help="apply satsr.runtime.tune_allocator to this whole process first, as the CLI does")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.tune_allocator:
+        from satsr.runtime import tune_allocator
+
+        print(json.dumps({"allocator_tuned": tune_allocator()}), flush=True)
     results = []
     for name in [a for a in args.archs.split(",") if a]:
         results.append(bench_arch(name, args.scale, args.size, args.repeats))

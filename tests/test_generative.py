@@ -36,7 +36,8 @@ def test_esrgan_hallucination_is_larger_and_sits_on_its_errors() -> None:
     deg = degradation_for(gan)
     floor = default_floor("uint8")
     gan_means, edsr_means, top, rest = [], [], [], []
-    for hr in _held_out(4):
+    # 10 images: on 4 the map/error relation is a coin toss for single images (BENCHMARKS.md, issue 14)
+    for hr in _held_out(10):
         hr_c, lr = degrade_for_eval(hr, 4, eight_bit=True)
         sr_gan = np.clip(gan.apply(lr), 0, 255)
         sr_edsr = np.clip(edsr.apply(lr), 0, 255)
