@@ -12,9 +12,9 @@ then a summary.
 * ``--end-to-end``: ``satsr upscale crop.tif out.tif --model edsr --scale 4 --quiet`` with default settings
   (``--max-memory 1.5GB``) on a ``--size`` px RGB uint8 GeoTIFF, in a subprocess: wall time and peak RSS
   (``os.wait4``); and ``satsr.api.upscale`` of the same file in this process; both against the model call.
-* ``--tiling-size 2048 --tiling-scale 2``: ``satsr.api.upscale`` of a 2048 px RGB GeoTIFF with EDSR x2 at
-  default settings (file to file) against one whole-image model call, interleaved (no warm-up: each
-  call takes minutes).
+* ``--tiling-size 2048 --tiling-scale 2``: ``satsr upscale`` (the command, in a subprocess) and
+  ``satsr.api.upscale`` of a 2048 px RGB GeoTIFF with EDSR x2 at default settings (file to file) against one
+  whole-image model call, interleaved (no warm-up: each call takes minutes).
 * ``--tune-allocator``: the whole run under ``satsr.runtime.tune_allocator`` (plain and satsr alike).
 * ``--allocator``: EDSR model calls in fresh processes with glibc's default allocator and with
   ``satsr.runtime.tune_allocator`` (which the CLI applies): first and later call times, page faults.
@@ -194,13 +194,19 @@ def bench_tiling(name: str, scale: int, size: int, repeats: int) -> dict[str, ob
             x = ds.read().astype(np.float32)
         m = model(name, scale)
         tile = choose_tile(size, size, 3, m, max_memory=1.5e9)
-        times = best_times({"whole_image_call": lambda: m.apply(x, None, np.float32),
+        cli = [str(Path(sys.executable).parent / "satsr"), "upscale", str(src), str(Path(tmp) / "cli.tif"),
+               "--model", name, "--scale", str(scale), "--quiet", "--overwrite"]
+        # the command first, in its own process; then the two in-process variants (an upscale that follows a
+        # whole-image call in one process has run slower than alone: BENCHMARKS.md, Performance)
+        times = best_times({"cli": lambda: _child(cli),
+                            "whole_image_call": lambda: m.apply(x, None, np.float32),
                             "upscale_default": lambda: upscale(src, scale=scale, model=name, out=Path(tmp) / "o.tif",
                                                                overwrite=True)}, repeats, warmup=False)
     return {"part": "tiling", "model": name, "scale": scale, "size": size, "threads": torch.get_num_threads(),
             "default_tile": tile, "whole_image_call_s": round(times["whole_image_call"], 2),
             "upscale_default_s": round(times["upscale_default"], 2),
-            "upscale_over_whole_call": round(times["upscale_default"] / times["whole_image_call"], 3)}
+            "upscale_over_whole_call": round(times["upscale_default"] / times["whole_image_call"], 3),
+            "cli_s": round(times["cli"], 2), "cli_over_whole_call": round(times["cli"] / times["whole_image_call"], 3)}
 
 
 ALLOCATOR_CHILD = """
