@@ -4,9 +4,10 @@ must not change its host program's allocator).
 ``tune_allocator``: glibc gives every allocation above its mmap threshold fresh pages from the kernel and
 unmaps them on ``free``; the threshold adapts upwards only slowly, so a model call that allocates feature
 maps and row bands of a few MB each page-faults its whole working set again and again. Measured here
-(BENCHMARKS.md, "Performance"): EDSR x4 on a 512 px crop took 0.75 M minor page faults and 1.6 s of system
-time on its first call, 0.17 M on each later one; with the settings below 0.14 M and then none, and every
-call was 10-20 % faster at a lower peak RSS. jemalloc or tcmalloc would do the same but need ``LD_PRELOAD``
+(``benchmarks/bench_inference.py --allocator``, BENCHMARKS.md "Performance"): EDSR x4 on a 512 px crop
+page-faulted 0.62 M times on its first call, 25 k on later ones; with the settings below 74 k and then
+almost none, and the first call (the only one a command makes) was 12 % faster on an idle machine, more
+under load. jemalloc or tcmalloc would do the same but need ``LD_PRELOAD``
 and a native install, so the three ``mallopt`` calls are made by hand (ctypes; no-op off glibc).
 """
 
