@@ -5,10 +5,19 @@
   hallucination / omission shares, and the mean of satsr's hallucination map (``trust.maps``) over each
   model's outputs, plus that map's mean on the pixels where the model's error is in the image's top
   quartile and elsewhere (the map should sit on the invented, wrong detail).
+* ``--part alpha --psnr-weights P --gan-weights G``: on the 21-image subset (the first val image of each
+  class), ``edsr`` and ESRGAN's network interpolation of the two stages at ``--alphas``: PSNR, HF ratio and
+  opensr-test's shares per blend (how the shipped alpha was chosen).
+* ``--part sharpen``: on the same subset, ``edsr``'s output with an unsharp mask (Gaussian sigma 1 px) of
+  ``--amounts``: PSNR, HF ratio, opensr shares (does added detail alone raise the improvement share?).
 * ``--part liif``: ``liif`` (one set of weights) at x2, 2.5, 3, 3.5, 4, 6 and 8 against bicubic, and the
   shipped ``edsr`` at the scales it has weights for, all on the same LR per scale.
 
     .venv/bin/python benchmarks/generative.py --part gan|liif [--limit N] [--scales 2,2.5,3,3.5,4,6,8] [--no-edsr]
+    .venv/bin/python benchmarks/generative.py --part alpha --alphas 0,0.85,0.9,0.95,1 \
+        --psnr-weights runs/esrgan_psnr_x4/export/esrgan_psnr_x4.safetensors \
+        --gan-weights runs/esrgan_x4/export/esrgan_x4.safetensors
+    .venv/bin/python benchmarks/generative.py --part sharpen --amounts 0,0.5,1,2
 
 Prints one JSON object (``evaluate_sisr`` is the code behind ``satsr evaluate sisr``).
 """
@@ -70,6 +79,66 @@ def gan_part(limit: int | None) -> dict[str, Any]:
     return {"scale": 4, "images": rep.images, "rows": rows}
 
 
+def _subset(tmp: str) -> Path:
+    from zero_shot import subset  # the one-image-per-class subset of the zero-shot benchmark (21 images)
+
+    into = Path(tmp) / "ucm21"
+    into.mkdir()
+    return subset(UCM_VAL, 1, into)
+
+
+def _shares(row: Any) -> dict[str, Any]:
+    o = row.opensr or {}
+    return {"psnr": round(row.psnr, 3), "hf_ratio": round(row.hf_ratio, 3),
+            **{k: round(float(o[k]), 3) for k in ("improvement", "hallucination", "omission") if k in o}}
+
+
+def alpha_part(psnr_w: Path, gan_w: Path, alphas: list[float]) -> dict[str, Any]:
+    import tempfile
+
+    from satsr.evaluate import evaluate_sisr
+    from satsr.models.registry import create
+    from satsr.train.interpolate import interpolate_weights
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models: list[Any] = ["edsr"]
+        for a in alphas:
+            w = interpolate_weights(psnr_w, gan_w, a, Path(tmp) / f"blend_{a:g}.safetensors")
+            m = create("esrgan", 4, weights=w)
+            m.name = f"esrgan@{a:g}"
+            models.append(m)
+        rep = evaluate_sisr(_subset(tmp), 4, models, opensr=True, perception=True)
+    return {"images": rep.images, "rows": {str(r.model): _shares(r) for r in rep.rows}}
+
+
+def sharpen_part(amounts: list[float]) -> dict[str, Any]:
+    import tempfile
+
+    from scipy import ndimage
+
+    from satsr.evaluate import evaluate_sisr
+    from satsr.evaluate.sisr import ImageOutputs
+    from satsr.metrics import hf_power_ratio, psnr
+    from satsr.trust.opensr import opensr_metrics
+
+    acc: dict[float, list[list[float]]] = {a: [] for a in amounts}
+
+    def keep(img: ImageOutputs) -> None:
+        sr = next(v for k, v in img.outputs.items() if k.startswith("edsr")).astype(np.float64)
+        blur = np.stack([ndimage.gaussian_filter(b, 1.0) for b in sr])
+        b = 4  # the border evaluate_sisr cuts at x4
+        for a in amounts:
+            out = np.clip(sr + a * (sr - blur), 0, 255)
+            m = opensr_metrics(img.lr, out, img.hr, value_scale=255)
+            acc[a].append([m.improvement, m.hallucination,
+                           psnr(out[:, b:-b, b:-b], img.hr[:, b:-b, b:-b], 255.0), hf_power_ratio(out, img.hr)])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        evaluate_sisr(_subset(tmp), 4, ["edsr"], keep=keep)
+    return {f"{a:g}": dict(zip(("improvement", "hallucination", "psnr", "hf_ratio"),
+                               (round(float(v), 3) for v in np.mean(acc[a], axis=0)), strict=True)) for a in amounts}
+
+
 def liif_part(limit: int | None, scales: list[str], with_edsr: bool = True) -> dict[str, Any]:
     from satsr.evaluate import evaluate_sisr
 
@@ -87,13 +156,23 @@ def liif_part(limit: int | None, scales: list[str], with_edsr: bool = True) -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("gan", "liif"), required=True)
+    ap.add_argument("--part", choices=("gan", "liif", "alpha", "sharpen"), required=True)
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--scales", default="2,2.5,3,3.5,4,6,8", help="liif part: scales")
     ap.add_argument("--no-edsr", action="store_true", help="liif part: leave out the EDSR rows (already measured)")
+    ap.add_argument("--psnr-weights", type=Path, help="alpha part: the PSNR stage's export")
+    ap.add_argument("--gan-weights", type=Path, help="alpha part: the adversarial stage's export")
+    ap.add_argument("--alphas", default="0,0.85,0.9,0.95,1", help="alpha part")
+    ap.add_argument("--amounts", default="0,0.5,1,2", help="sharpen part: unsharp-mask amounts")
     args = ap.parse_args()
     if args.part == "gan":
         result = gan_part(args.limit)
+    elif args.part == "alpha":
+        if args.psnr_weights is None or args.gan_weights is None:
+            ap.error("--part alpha needs --psnr-weights and --gan-weights")
+        result = alpha_part(args.psnr_weights, args.gan_weights, [float(a) for a in args.alphas.split(",")])
+    elif args.part == "sharpen":
+        result = sharpen_part([float(a) for a in args.amounts.split(",")])
     else:
         result = liif_part(args.limit, args.scales.split(","), with_edsr=not args.no_edsr)
     print(json.dumps({"part": args.part, "results": result}, indent=1))

@@ -241,6 +241,7 @@ def upscale(
             warnings.warn(SatsrWarning(f"{src}: {text}; results may be poor (see `satsr models` and the card)"),
                           stacklevel=2)
         label = f"{upscaler.name} x{float(scale):g}"
+        base = upscaler
         upscaler = _with_trust(upscaler, reader.info.dtype, consistency, degradation,
                                "uncertainty" in wanted, "hallucination" in wanted)
         _fit_scene(reader, upscaler, quiet, label, str(src))
@@ -252,8 +253,8 @@ def upscale(
             return to_dtype(sink.values, reader.info.dtype, list(reader.nodatavals))
         profile = output_profile(reader.info, scale, reader.bands, cog=cog, compress=compress)
         tile_px, per_call = tiling.resolve(reader, upscaler, profile.block_rows)
-        trusted = consistency or bool(wanted)  # then _with_trust wrapped it (satsr.trust: imported only then)
-        deg = upscaler.deg.describe() if trusted else None  # type: ignore[attr-defined]
+        # a TrustUpscaler when _with_trust wrapped it (no isinstance: satsr.trust is imported only then)
+        deg = upscaler.deg.describe() if upscaler is not base else None  # type: ignore[attr-defined]
         with gdal_env(), contextlib.ExitStack() as stack:
             writers = [stack.enter_context(RasterWriter(out, profile, overwrite=overwrite))]
             for kind, path in wanted.items():
