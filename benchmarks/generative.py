@@ -10,6 +10,8 @@
   opensr-test's shares per blend (how the shipped alpha was chosen).
 * ``--part sharpen``: on the same subset, ``edsr``'s output with an unsharp mask (Gaussian sigma 1 px) of
   ``--amounts``: PSNR, HF ratio, opensr shares (does added detail alone raise the improvement share?).
+* ``--part mix``: on the same subset, ``edsr``'s low frequencies plus ``esrgan``'s high frequencies (Gaussian
+  split of ``--sigmas`` HR px): would the shipped GAN's detail on an EDSR-quality base beat EDSR's share?
 * ``--part liif``: ``liif`` (one set of weights) at x2, 2.5, 3, 3.5, 4, 6 and 8 against bicubic, and the
   shipped ``edsr`` at the scales it has weights for, all on the same LR per scale.
 
@@ -18,6 +20,7 @@
         --psnr-weights runs/esrgan_psnr_x4/export/esrgan_psnr_x4.safetensors \
         --gan-weights runs/esrgan_x4/export/esrgan_x4.safetensors
     .venv/bin/python benchmarks/generative.py --part sharpen --amounts 0,0.5,1,2
+    .venv/bin/python benchmarks/generative.py --part mix --sigmas 0.7,1,1.5,2
 
 Prints one JSON object (``evaluate_sisr`` is the code behind ``satsr evaluate sisr``).
 """
@@ -111,32 +114,61 @@ def alpha_part(psnr_w: Path, gan_w: Path, alphas: list[float]) -> dict[str, Any]
     return {"images": rep.images, "rows": {str(r.model): _shares(r) for r in rep.rows}}
 
 
-def sharpen_part(amounts: list[float]) -> dict[str, Any]:
-    import tempfile
+SCORES = ("improvement", "hallucination", "psnr", "hf_ratio")
 
-    from scipy import ndimage
 
-    from satsr.evaluate import evaluate_sisr
-    from satsr.evaluate.sisr import ImageOutputs
+def _score(img: Any, out: np.ndarray) -> list[float]:
+    """``SCORES`` of one x4 output against its image's HR (PSNR inside the border evaluate_sisr cuts)."""
     from satsr.metrics import hf_power_ratio, psnr
     from satsr.trust.opensr import opensr_metrics
 
-    acc: dict[float, list[list[float]]] = {a: [] for a in amounts}
+    m = opensr_metrics(img.lr, out, img.hr, value_scale=255)
+    b = 4
+    return [m.improvement, m.hallucination, psnr(out[:, b:-b, b:-b], img.hr[:, b:-b, b:-b], 255.0),
+            hf_power_ratio(out, img.hr)]
+
+
+def _subset_means(models: list[str], variants: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Run ``models`` on the 21-image subset; ``variants[key](outputs)`` builds one output per image from
+    the models' float outputs (by name); the mean ``SCORES`` of each variant."""
+    import tempfile
+
+    from satsr.evaluate import evaluate_sisr
+    from satsr.evaluate.sisr import ImageOutputs
+
+    acc: dict[str, list[list[float]]] = {k: [] for k in variants}
 
     def keep(img: ImageOutputs) -> None:
-        sr = next(v for k, v in img.outputs.items() if k.startswith("edsr")).astype(np.float64)
-        blur = np.stack([ndimage.gaussian_filter(b, 1.0) for b in sr])
-        b = 4  # the border evaluate_sisr cuts at x4
-        for a in amounts:
-            out = np.clip(sr + a * (sr - blur), 0, 255)
-            m = opensr_metrics(img.lr, out, img.hr, value_scale=255)
-            acc[a].append([m.improvement, m.hallucination,
-                           psnr(out[:, b:-b, b:-b], img.hr[:, b:-b, b:-b], 255.0), hf_power_ratio(out, img.hr)])
+        outs = {k.split("#")[0]: np.asarray(v, np.float64) for k, v in img.outputs.items()}
+        for key, make in variants.items():
+            acc[key].append(_score(img, np.clip(make(outs), 0, 255)))
 
     with tempfile.TemporaryDirectory() as tmp:
-        evaluate_sisr(_subset(tmp), 4, ["edsr"], keep=keep)
-    return {f"{a:g}": dict(zip(("improvement", "hallucination", "psnr", "hf_ratio"),
-                               (round(float(v), 3) for v in np.mean(acc[a], axis=0)), strict=True)) for a in amounts}
+        evaluate_sisr(_subset(tmp), 4, models, keep=keep)
+    return {k: dict(zip(SCORES, (round(float(v), 3) for v in np.mean(acc[k], axis=0)), strict=True))
+            for k in variants}
+
+
+def _lowpass(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy import ndimage
+
+    return np.stack([ndimage.gaussian_filter(b, sigma) for b in x])
+
+
+def sharpen_part(amounts: list[float]) -> dict[str, Any]:
+    """EDSR plus an unsharp mask (Gaussian sigma 1 px) of each amount."""
+    return _subset_means(["edsr"], {f"{a:g}": (lambda o, a=a: o["edsr"] + a * (o["edsr"] - _lowpass(o["edsr"], 1.0)))
+                                    for a in amounts})
+
+
+def mix_part(sigmas: list[float]) -> dict[str, Any]:
+    """EDSR's low frequencies plus ESRGAN's high frequencies, split by a Gaussian of each sigma (HR px):
+    the best a GAN built on an EDSR-quality base could do with the shipped GAN's detail."""
+    variants: dict[str, Any] = {"edsr": lambda o: o["edsr"], "esrgan": lambda o: o["esrgan"]}
+    for sg in sigmas:
+        variants[f"edsr_low+esrgan_high@{sg:g}"] = (
+            lambda o, sg=sg: _lowpass(o["edsr"], sg) + o["esrgan"] - _lowpass(o["esrgan"], sg))
+    return _subset_means(["edsr", "esrgan"], variants)
 
 
 def liif_part(limit: int | None, scales: list[str], with_edsr: bool = True) -> dict[str, Any]:
@@ -156,7 +188,7 @@ def liif_part(limit: int | None, scales: list[str], with_edsr: bool = True) -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("gan", "liif", "alpha", "sharpen"), required=True)
+    ap.add_argument("--part", choices=("gan", "liif", "alpha", "sharpen", "mix"), required=True)
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--scales", default="2,2.5,3,3.5,4,6,8", help="liif part: scales")
     ap.add_argument("--no-edsr", action="store_true", help="liif part: leave out the EDSR rows (already measured)")
@@ -164,6 +196,7 @@ def main() -> None:
     ap.add_argument("--gan-weights", type=Path, help="alpha part: the adversarial stage's export")
     ap.add_argument("--alphas", default="0,0.85,0.9,0.95,1", help="alpha part")
     ap.add_argument("--amounts", default="0,0.5,1,2", help="sharpen part: unsharp-mask amounts")
+    ap.add_argument("--sigmas", default="0.7,1,1.5,2", help="mix part: Gaussian split between low and high (HR px)")
     args = ap.parse_args()
     if args.part == "gan":
         result = gan_part(args.limit)
@@ -173,6 +206,8 @@ def main() -> None:
         result = alpha_part(args.psnr_weights, args.gan_weights, [float(a) for a in args.alphas.split(",")])
     elif args.part == "sharpen":
         result = sharpen_part([float(a) for a in args.amounts.split(",")])
+    elif args.part == "mix":
+        result = mix_part([float(a) for a in args.sigmas.split(",")])
     else:
         result = liif_part(args.limit, args.scales.split(","), with_edsr=not args.no_edsr)
     print(json.dumps({"part": args.part, "results": result}, indent=1))

@@ -160,6 +160,28 @@ def test_models_table(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "classical" in out and "2-8" in out
 
 
+def test_models_without_weights_are_not_listed_as_runnable(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A neural family with no shipped weights cannot run as installed: it is listed apart (issue 15)."""
+    from satsr.cli import upscale as cli_upscale
+    from satsr.models import registry
+
+    monkeypatch.setenv("COLUMNS", "250")
+    shipped = dict(cli_upscale._shipped_scales())
+    shipped.pop("edsr")  # as if edsr had no weights: it must move to the second table
+    monkeypatch.setattr(cli_upscale, "_shipped_scales", lambda: shipped)
+    code, out, _ = run_cli(["models"], capsys)
+    assert code == 0
+    runnable, _, untrained = out.partition("architectures without shipped weights")
+    rows = {name: line for line in runnable.splitlines() for name in [line.strip("│ ").split(" ")[0]]}
+    rows_untrained = {line.strip("│ ").split(" ")[0] for line in untrained.splitlines()}
+    for spec in registry.list_specs():
+        if spec.neural and spec.name not in shipped:
+            assert spec.name in rows_untrained and spec.name not in rows, spec.name
+        else:
+            assert spec.name in rows and spec.name not in rows_untrained, spec.name
+    assert "edsr" in rows_untrained and "bicubic" in rows and "edsr-ms" in rows
+
+
 def test_info(small_tif: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run_cli(["info", small_tif, "--stats"], capsys)
     assert code == 0

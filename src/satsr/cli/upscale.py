@@ -107,7 +107,7 @@ def _shipped_scales() -> dict[str, list[str]]:
 
 @app.command("models")
 def models_cmd() -> None:
-    """List the registered models, their scales and the weights shipped with satsr."""
+    """List the runnable models, their scales and shipped weights; then the architectures with none."""
     from rich.console import Console
     from rich.table import Table
 
@@ -117,16 +117,26 @@ def models_cmd() -> None:
     table = Table(title="satsr models", show_lines=False)
     for col in ("name", "kind", "scales", "type", "shipped weights", "description"):
         table.add_column(col, overflow="fold")
+    untrained = Table(title="architectures without shipped weights: train one with `satsr train`, "
+                            "then pass --weights", show_lines=False)
+    for col in ("name", "kind", "scales", "description"):
+        untrained.add_column(col, overflow="fold")
     for spec in registry.list_specs():
         scales = spec.scales
         if len(scales) > 3 and list(scales) == list(range(scales[0], scales[-1] + 1)):
             scale_text = f"{scales[0]}-{scales[-1]}"
         else:
             scale_text = ",".join(str(s) for s in scales)
+        if spec.neural and spec.name not in shipped:  # cannot run as installed: not in the runnable list
+            untrained.add_row(spec.name, spec.kind, scale_text, spec.description)
+            continue
         kind = "neural" if spec.neural else "learned" if spec.learned else "classical"
         table.add_row(spec.name, spec.kind, scale_text, kind, ",".join(shipped.get(spec.name, [])) or "-",
                       spec.description)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if untrained.row_count:
+        console.print(untrained)
 
 
 def _fmt(value: float) -> str:
